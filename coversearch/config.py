@@ -1,0 +1,17 @@
+"""Project-wide constants and small frozen configs (shared leaf).
+
+The frame-rate convention lives here: Da-TACOS features are at hop 512 samples
+of 44.1 kHz audio (86.13 frames/s) unless a file's root attribute
+``hop_length`` says otherwise; the prepared cache and the model work at
+``PREPARED_HOP`` (20 x 512 samples, about 0.232 s per frame).
+"""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 44100
+DEFAULT_HOP = 512
+PREPARED_HOP = 10240  # 20 real frames -> 4.31 frames/s
+FEATURES = ("hpcp", "crema", "cens")
+DATASET_OF_FEATURE = {"hpcp": "hpcp", "crema": "crema", "cens": "chroma_cens"}
+DEFAULT_FEATURE = "hpcp"
+SUBSETS = ("benchmark", "coveranalysis")
