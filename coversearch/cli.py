@@ -46,3 +46,35 @@ def main():
 
 
 # --- commands are added below, each a thin layer over a public function ---
+
+
+# --- download (coversearch.download) ---
+@main.command("download")
+@click.option("--subset", type=click.Choice(["benchmark", "coveranalysis", "all"]),
+              default="benchmark", show_default=True,
+              help="Which Da-TACOS subset; benchmark for index/evaluate, coveranalysis for training.")
+@click.option("--features", default="hpcp", show_default=True,
+              help="Comma-separated features (hpcp, crema, cens, mfcc, madmom, key, tags; or all). "
+                   "hpcp is what the shipped encoder reads. Metadata is always fetched.")
+@click.option("--dest", type=click.Path(file_okay=False), default="data/da-tacos",
+              show_default=True, help="Data root to fill; give it to build-index --data.")
+@click.option("--source", metavar="URL-BASE", default=None,
+              help="Mirror: fetch every archive from URL-BASE/<archive file name>.")
+@click.option("--no-unpack", is_flag=True, help="Only fetch and verify the zips (kept).")
+@click.option("--keep-zips", is_flag=True, help="Keep each zip after unpacking it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@_reports_errors
+def download_cmd(subset, features, dest, source, no_unpack, keep_zips, quiet):
+    """Fetch the real Da-TACOS (Zenodo), verify each archive's MD5, unpack.
+
+    Resumes an interrupted transfer; a second run verifies and skips what is
+    complete. Afterwards: coversearch build-index --data DEST.
+    """
+    from coversearch.download import download
+
+    records = download(dest, subset=subset, features=features, source=source,
+                       unpack=not no_unpack, keep_zips=keep_zips, progress=not quiet)
+    for r in records:
+        where = f" -> {r['folder']}/" if r["folder"] else ""
+        click.echo(f"{r['status']:<10} {r['name']} ({r['bytes']} bytes, md5 {r['md5']}){where}")
+    click.echo(f"Data ready in {dest}: coversearch build-index --data {dest}")
