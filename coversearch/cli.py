@@ -78,3 +78,127 @@ def download_cmd(subset, features, dest, source, no_unpack, keep_zips, quiet):
         where = f" -> {r['folder']}/" if r["folder"] else ""
         click.echo(f"{r['status']:<10} {r['name']} ({r['bytes']} bytes, md5 {r['md5']}){where}")
     click.echo(f"Data ready in {dest}: coversearch build-index --data {dest}")
+
+
+def _echo_err(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+@main.command("build-index")
+@click.option("--data", type=click.Path(file_okay=False), default=None,
+              help="Da-TACOS root (either layout, either subset). Default: the embedded synthetic demo data, generated on first use.")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Encoder checkpoint (.pt). Default: the shipped encoder.")
+@click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True,
+              help="Index folder to write (replaced atomically when complete).")
+@click.option("--index-type", type=click.Choice(["auto", "flat", "hnsw", "ivfpq"]), default="auto", show_default=True,
+              help="FAISS index kind; auto picks by catalogue size and memory (flat below 200k vectors).")
+@click.option("--feature", type=click.Choice(["hpcp", "crema", "cens"]), default=None,
+              help="Chroma feature to read. Default: the one the model was trained on.")
+@click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared cache.")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_reports_errors
+def build_index_cmd(data, model, index_dir, index_type, feature, jobs, skip_bad, quiet):
+    """Embed every performance and write the FAISS index, the items table and a manifest."""
+    from coversearch import api
+
+    out = api.build_index(data, model=model, index_dir=index_dir, index_type=index_type, feature=feature,
+                          jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err)
+    m = out["manifest"]
+    s = out["seconds"]
+    click.echo(f"indexed {out['count']} performances into {out['index_dir']} "
+               f"({m.index_kind}, dim {m.dim}, model {m.model_hash}); "
+               f"prepare {s['prepare']} s, embed {s['embed']} s, index {s['index']} s"
+               + (f"; skipped {out['skipped']} bad file(s)" if out["skipped"] else ""))
+
+
+@main.command("query")
+@click.argument("perf_id", required=False)
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="Query with an h5 file that is not in the index (embedded on the fly; needs the index's model).")
+@click.option("--k", type=int, default=10, show_default=True, help="How many results.")
+@click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True)
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Encoder for --file (default: shipped).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_reports_errors
+def query_cmd(perf_id, file, k, index_dir, model, as_json):
+    """Rank the indexed performances by cosine distance to PERF_ID (e.g. P_22).
+
+    A '*' marks results of the same work as the query (when it is known).
+    """
+    from coversearch import api
+
+    out = api.query(perf_id, file=file, k=k, index_dir=index_dir, model=model)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(out, indent=2))
+        return
+    q = out["query"]
+    click.echo(f"query {q.get('perf_id') or q.get('file')} (work {q.get('work_id') or '?'})")
+    click.echo(f"{'rank':>4}  {'performance':<12} {'work':<10} {'title':<28} {'artist':<22} {'distance':>8}")
+    for r in out["results"]:
+        mark = "*" if r["same_work"] else " "
+        title = (r.get("perf_title") or r.get("work_title") or "")[:28]
+        artist = (r.get("perf_artist") or "")[:22]
+        click.echo(f"{r['rank']:>4}{mark} {r['perf_id']:<12} {r['work_id']:<10} {title:<28} {artist:<22} {r['distance']:>8.4f}")
+
+
+@main.command("evaluate")
+@click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the metrics as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_reports_errors
+def evaluate_cmd(index_dir, json_path, quiet):
+    """All-against-all retrieval: MAP, MR1 (mean rank of the first correct answer), P@10.
+
+    Every indexed performance queries all others (itself excluded); MAP and MR1
+    are over the queries with at least one other version in the index.
+    """
+    from coversearch import api
+
+    m = api.evaluate(index_dir, progress=not quiet)
+    click.echo(f"MAP {m['map']:.4f}  MR1 {m['mr1']:.2f}  P@10 {m['p_at_10']:.4f}  "
+               f"({m['n_queries']} queries with a version among {m['n_items']} items, {m['seconds']:.2f} s)")
+    if json_path:
+        from coversearch._io import write_json_atomic
+
+        write_json_atomic(json_path, m)
+
+
+@main.command("train")
+@click.option("--data", type=click.Path(file_okay=False), required=True,
+              help="Training data root: the synthetic `train` profile, or a real cover-analysis subset.")
+@click.option("--out", type=click.Path(dir_okay=False), default="models/encoder.pt", show_default=True,
+              help="Checkpoint to write (a .json record with config and history goes beside it).")
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--dim", type=click.Choice(["64", "128"]), default="128", show_default=True, help="Embedding size.")
+@click.option("--loss", type=click.Choice(["supcon", "triplet", "ms"]), default="supcon", show_default=True,
+              help="supcon = supervised contrastive; triplet = batch-hard online mining (MOVE); ms = multi-similarity.")
+@click.option("--feature", type=click.Choice(["hpcp", "crema", "cens"]), default="hpcp", show_default=True)
+@click.option("--subset", type=click.Choice(["benchmark", "coveranalysis"]), default=None, help="Only this subset of --data.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--works-per-batch", type=int, default=16, show_default=True)
+@click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared cache.")
+@click.option("--threads", type=int, default=2, show_default=True, help="torch threads.")
+@click.option("--skip-bad", is_flag=True)
+@click.option("--quiet", is_flag=True)
+@_reports_errors
+def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, skip_bad, quiet):
+    """Train the encoder on CPU; keep the epoch with the best validation MAP.
+
+    Validation works are held out of training (8% of the multi-version works,
+    drawn with --seed); per-epoch loss and validation MAP are printed and stored.
+    """
+    from coversearch import api
+    from coversearch.model.config import EncoderConfig, TrainConfig
+
+    rec = api.train(
+        data, out, feature=feature, subset=subset,
+        encoder_config=EncoderConfig(dim=int(dim), feature=feature),
+        train_config=TrainConfig(loss=loss, epochs=epochs, seed=seed, lr=lr, works_per_batch=works_per_batch, threads=threads),
+        jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err,
+    )
+    b = rec["best"]
+    click.echo(f"saved {out} (model {rec['model_hash']}): best epoch {b['epoch']}, validation MAP {b.get('val_map', float('nan')):.4f}")
