@@ -1,0 +1,50 @@
+"""Shared fixtures: the real Da-TACOS sample (read in place, never copied) and
+small generated h5 files written in the real format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "datacos" / "real-sample"
+if not REAL.is_dir():  # CI clones main with shared/ beside it
+    REAL = Path(__file__).resolve().parents[2] / "shared" / "datacos" / "real-sample"
+
+
+@pytest.fixture(scope="session")
+def real_root() -> Path:
+    if not REAL.is_dir():
+        pytest.skip(f"real Da-TACOS sample not found at {REAL}")
+    return REAL
+
+
+def write_perf(path: Path, dataset: str, array: np.ndarray, work_id: str, perf_id: str, **attrs) -> Path:
+    """Write one h5 performance file with the real root attributes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as h:
+        h.attrs["label"] = np.bytes_(work_id)
+        h.attrs["track_id"] = np.bytes_(perf_id)
+        for k, v in attrs.items():
+            h.attrs[k] = v
+        h.create_dataset(dataset, data=array, compression="gzip", compression_opts=9, shuffle=True)
+    return path
+
+
+@pytest.fixture
+def tiny_root(tmp_path) -> Path:
+    """A per-feature benchmark layout: 6 works x 3 versions of random-walk chroma,
+    versions are transposed, noisy copies of their work's template."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "tiny"
+    for w in range(6):
+        template = np.abs(rng.normal(size=(400, 12))).astype(np.float32)
+        for v in range(3):
+            x = np.roll(template, int(rng.integers(0, 12)), axis=1) + 0.3 * rng.random((400, 12)).astype(np.float32)
+            x = x / x.max(axis=1, keepdims=True)
+            wid, pid = f"W_{w + 1}", f"P_{w * 10 + v + 1}"
+            write_perf(root / "da-tacos_benchmark_subset_hpcp" / f"{wid}_hpcp" / f"{pid}_hpcp.h5", "hpcp", x, wid, pid,
+                       hop_length=np.int64(2048))
+    return root
