@@ -345,9 +345,12 @@ def _response_range(resp, have: int) -> tuple[int, int | None]:
 def _copy_body(resp, part: Path, have: int, total: int | None, name: str, progress: bool) -> int:
     bar = _bar(progress, total, have, name, "B")
     try:
+        # read1 hands over whatever has arrived, so bytes received before a
+        # stall are on disk (and resumable) when the socket times out.
+        read = getattr(resp, "read1", resp.read)
         with open(part, "ab" if have else "wb") as f:
             while True:
-                block = resp.read(_CHUNK)
+                block = read(_CHUNK)
                 if not block:
                     break
                 f.write(block)
