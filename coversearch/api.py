@@ -58,6 +58,7 @@ def build_index(
     index_dir: str | Path = DEFAULT_INDEX_DIR,
     index_type: str = "auto",
     feature: str | None = None,
+    subset: str | None = None,
     jobs: int = 2,
     skip_bad: bool = False,
     batch_size: int = 32,
@@ -72,6 +73,7 @@ def build_index(
         index_dir: destination folder (replaced only when the new one is complete).
         index_type: ``auto``, ``flat``, ``hnsw`` or ``ivfpq``.
         feature: chroma feature; None = the one the model was trained on.
+        subset: only ``benchmark`` or ``coveranalysis``; None = all found.
         jobs: reader processes for the cache.
         skip_bad: skip unreadable files instead of stopping at the first.
 
@@ -88,7 +90,7 @@ def build_index(
     source = Path(data) if data else ensure_demo_data(progress=progress, log=log)
     net, info = load_checkpoint(model)
     feature = feature or info["config"].feature
-    cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, log=log)
+    cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
     t1 = time.perf_counter()
     vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
     t2 = time.perf_counter()

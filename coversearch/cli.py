@@ -94,16 +94,18 @@ def _echo_err(msg: str) -> None:
               help="FAISS index kind; auto picks by catalogue size and memory (flat below 200k vectors).")
 @click.option("--feature", type=click.Choice(["hpcp", "crema", "cens"]), default=None,
               help="Chroma feature to read. Default: the one the model was trained on.")
+@click.option("--subset", type=click.Choice(["benchmark", "coveranalysis"]), default=None,
+              help="Index only this subset of --data (default: every subset found).")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared cache.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_reports_errors
-def build_index_cmd(data, model, index_dir, index_type, feature, jobs, skip_bad, quiet):
+def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, skip_bad, quiet):
     """Embed every performance and write the FAISS index, the items table and a manifest."""
     from coversearch import api
 
     out = api.build_index(data, model=model, index_dir=index_dir, index_type=index_type, feature=feature,
-                          jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err)
+                          subset=subset, jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err)
     m = out["manifest"]
     s = out["seconds"]
     click.echo(f"indexed {out['count']} performances into {out['index_dir']} "
