@@ -1,0 +1,178 @@
+"""Tests of the re-rank stage (coversearch.rerank)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from coversearch.align import AlignConfig
+from coversearch.errors import ConfigError, DataError
+from coversearch.rerank import (
+    AlignedShortlist,
+    RerankConfig,
+    align_shortlist,
+    evaluate_setting,
+    fuse,
+    normalise_qmax,
+    order,
+    rerank,
+    reranked_full_scores,
+    tune,
+)
+
+
+def _song(rng, n_chords=30):
+    frames = []
+    for _ in range(n_chords):
+        chord = np.zeros(12, np.float32)
+        chord[rng.choice(12, size=3, replace=False)] = rng.uniform(0.5, 1.0, 3)
+        frames.append(np.tile(chord, (int(rng.integers(3, 8)), 1)))
+    x = np.concatenate(frames)
+    x = x + 0.15 * rng.random(x.shape)
+    return (x / x.max(axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.3, 0.5, 1.0])
+def test_fuse_is_monotone_in_both_inputs(weight):
+    rng = np.random.default_rng(0)
+    cos = rng.uniform(-1, 1, 200)
+    q = rng.uniform(0, 1, 200)
+    base = fuse(cos, q, weight)
+    up_cos = fuse(cos + rng.uniform(0, 0.5, 200), q, weight)
+    up_q = fuse(cos, q + rng.uniform(0, 0.5, 200), weight)
+    assert (up_cos >= base).all() and (up_q >= base).all()
+    if weight < 1:
+        assert (up_cos > base).any()
+    if weight > 0:
+        assert (up_q > base).any()
+    # order-preserving: sorting by one input with the other fixed agrees
+    same_q = fuse(np.sort(cos), np.full(200, 0.4), weight)
+    assert (np.diff(same_q) >= 0).all()
+
+
+def test_fuse_rejects_weight_outside_unit_interval():
+    with pytest.raises(ConfigError):
+        fuse([0.1], [0.2], 1.5)
+    with pytest.raises(ConfigError):
+        RerankConfig(weight=-0.1)
+
+
+def test_order_breaks_ties_by_cosine_then_row():
+    rows = np.array([7, 3, 5, 1])
+    cos = np.array([0.5, 0.9, 0.5, 0.5])
+    fused = np.array([1.0, 1.0, 1.0, 1.0])
+    assert rows[order(rows, cos, fused)].tolist() == [3, 1, 5, 7]
+    # input order does not matter
+    p = np.array([2, 0, 3, 1])
+    assert rows[p][order(rows[p], cos[p], fused[p])].tolist() == [3, 1, 5, 7]
+
+
+def _shortlist_case(seed=1, k=6):
+    rng = np.random.default_rng(seed)
+    query = _song(rng)
+    seqs = [_song(rng) for _ in range(k)]
+    cover_at = k - 1
+    seqs[cover_at] = np.roll(query[10:], 5, axis=1)  # a transposed, cropped cover, last by cosine
+    rows = np.array([40, 11, 25, 3, 17, 8])[:k]
+    cos = np.linspace(0.9, 0.4, k)
+    return query, seqs, rows, cos, cover_at
+
+
+def test_rerank_only_reorders_and_lifts_the_aligned_cover():
+    query, seqs, rows, cos, cover_at = _shortlist_case()
+    out_rows, fused = rerank(rows, cos, query, seqs, weight=0.5)
+    assert sorted(out_rows.tolist()) == sorted(rows.tolist())
+    assert (np.diff(fused) <= 0).all()
+    assert out_rows[0] == rows[cover_at]
+    # callable access gives the same result
+    by_row = dict(zip(rows.tolist(), seqs))
+    out2, fused2 = rerank(rows, cos, query, lambda r: by_row[r], weight=0.5, jobs=2)
+    assert out2.tolist() == out_rows.tolist()
+    np.testing.assert_allclose(fused2, fused)
+
+
+def test_weight_zero_keeps_cosine_order_without_aligning():
+    query, seqs, rows, cos, _ = _shortlist_case()
+
+    def boom(_row):
+        raise AssertionError("weight 0 must not read sequences")
+
+    out_rows, fused = rerank(rows, cos, query, boom, weight=0.0)
+    assert out_rows.tolist() == rows.tolist()
+    np.testing.assert_allclose(fused, cos)
+
+
+def test_k_larger_than_index_drops_faiss_padding():
+    query, seqs, rows, cos, cover_at = _shortlist_case(k=4)
+    padded_rows = np.concatenate([rows, [-1, -1, -1]])
+    padded_cos = np.concatenate([cos, [-np.inf] * 3])
+    padded_seqs = list(seqs) + [None, None, None]
+    out_rows, fused = rerank(padded_rows, padded_cos, query, padded_seqs, weight=0.5)
+    assert sorted(out_rows.tolist()) == sorted(rows.tolist())
+    assert np.isfinite(fused).all()
+    empty_rows, empty_scores = rerank([-1, -1], [0.0, 0.0], query, [None, None], weight=0.5)
+    assert empty_rows.shape == (0,) and empty_scores.shape == (0,)
+
+
+def test_rerank_eligibility_is_the_shortlist_for_any_setting():
+    query, seqs, rows, cos, _ = _shortlist_case()
+    for norm in ("min_len", "sqrt_prod", "query_max"):
+        for w in (0.0, 0.25, 1.0):
+            out_rows, _ = rerank(rows, cos, query, seqs, weight=w, norm=norm)
+            assert set(out_rows.tolist()) == set(rows.tolist()) and len(out_rows) == len(rows)
+
+
+def test_rerank_input_errors():
+    query, seqs, rows, cos, _ = _shortlist_case()
+    with pytest.raises(DataError):
+        rerank(rows, cos[:-1], query, seqs)
+    with pytest.raises(DataError):
+        rerank(rows, cos, query, seqs[:-1])
+    with pytest.raises(DataError):
+        rerank(np.array([1, 1]), np.array([0.5, 0.4]), query, seqs[:2])
+    with pytest.raises(ConfigError):
+        rerank(rows, cos, query, seqs, norm="zscore")
+
+
+def test_normalisations():
+    raw = np.array([0.0, 10.0, 40.0])
+    np.testing.assert_allclose(normalise_qmax(raw, 100, np.array([50, 100, 200]), "min_len"), [0, 0.1, 0.4])
+    np.testing.assert_allclose(normalise_qmax(raw, 100, np.array([100, 100, 100]), "sqrt_prod"), raw / 100.0)
+    np.testing.assert_allclose(normalise_qmax(raw, 100, np.array([1, 1, 1]), "query_max"), [0, 0.25, 1])
+    assert (normalise_qmax(np.zeros(3), 10, np.ones(3), "query_max") == 0).all()
+
+
+def test_reranked_full_scores_put_shortlist_first_in_order():
+    cos = np.array([0.1, 0.9, 0.8, 0.7, 0.95])
+    s = reranked_full_scores(cos, np.array([3, 1]))
+    assert np.argsort(-s).tolist()[:2] == [3, 1]
+    assert np.argsort(-s).tolist()[2:] == [4, 2, 0]
+
+
+def test_config_round_trips_through_json():
+    cfg = RerankConfig(shortlist=50, weight=0.3, norm="query_max", align=AlignConfig(gamma_o=5.0))
+    assert RerankConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ConfigError):
+        RerankConfig.from_dict({"shortlist": 10, "bogus": 1})
+
+
+def test_tune_prefers_alignment_when_it_finds_the_cover():
+    rng = np.random.default_rng(3)
+    # 4 works x 2 versions; the embedding ranks the version of each work last
+    songs = [_song(rng) for _ in range(4)]
+    seqs = songs + [np.roll(s[8:], 3, axis=1) for s in songs]
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    n = len(seqs)
+    cos_all = rng.uniform(0.5, 0.9, (n, n))
+    for i in range(n):
+        cos_all[i, (i + 4) % n] = 0.2  # the cover looks unrelated to the embedding
+    shortlists = []
+    for i in range(n):
+        cand = np.array([j for j in np.argsort(-cos_all[i]) if j != i])
+        raw, t_q, t_c = align_shortlist(seqs[i], [seqs[j] for j in cand])
+        shortlists.append(AlignedShortlist(i, cand, cos_all[i, cand], raw, t_q, t_c))
+    emb = evaluate_setting(shortlists, cos_all, labels, weight=0.0, norm="min_len")
+    assert emb["mr1"] == pytest.approx(n - 1)
+    table = tune(shortlists, cos_all, labels, weights=(0.0, 0.5, 1.0))
+    best = table[0]
+    assert best["weight"] > 0 and best["map"] == pytest.approx(1.0)
