@@ -120,3 +120,14 @@ def test_labels_mismatch_raises():
         retrieval_metrics(v, [1, 2])
     with pytest.raises(ValueError):
         metrics_from_scores(np.array([[np.nan, 1.0]]), ["a"], ["a", "b"])
+
+
+def test_scores_not_modified_and_self_tie_ignored():
+    # self score ties the relevant item's score: self must not push it down
+    scores = np.array([[0.7, 0.7, 0.1], [0.2, 0.9, 0.9]])
+    before = scores.copy()
+    m = metrics_from_scores(scores, ["a", "a"], ["a", "a", "b"], query_rows=[0, 1], per_query=True)
+    np.testing.assert_array_equal(scores, before)
+    # query 0: relevant item 1 (0.7) vs irrelevant 2 (0.1) -> rank 1
+    # query 1: relevant item 0 (0.2) after irrelevant item 2 (0.9) -> rank 2
+    np.testing.assert_array_equal(m["per_query"]["r1"], [1, 2])
