@@ -89,3 +89,13 @@ def test_bad_input_names_the_sequence():
         mean_chroma_embeddings([np.zeros((5, 12)), np.zeros((5, 11))])
     with pytest.raises(ValueError, match="sequence 0"):
         ftm2d_features([np.zeros((0, 12))])
+
+
+def test_ftm2d_half_spectrum_equals_full_fft2():
+    from coversearch.evaluate.baselines import _ftm_one, chrompwr
+
+    x = np.random.default_rng(4).random((90, 12))
+    for win in (75, 8):
+        patches = np.lib.stride_tricks.sliding_window_view(chrompwr(x), win, axis=0)
+        full = np.median(np.abs(np.fft.fft2(patches, axes=(1, 2))).reshape(len(patches), -1), axis=0)
+        np.testing.assert_allclose(_ftm_one(x, win, 1.96, 1), full, rtol=1e-10, atol=1e-12)
