@@ -1,0 +1,216 @@
+"""``generate``: the synthetic Da-TACOS, end to end (profile -> files + metadata).
+
+Each work is generated from its own seed derived from (seed, work number),
+each performance from (seed, work number, version index, variation), so the
+output does not depend on ``jobs`` or on which other works are generated.
+Workers (``multiprocessing`` spawn context) configure essentia once each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from coversearch._io import write_bytes_atomic
+from coversearch.config import DATASET_OF_FEATURE, FEATURES
+from coversearch.data.synth.config import VARIATIONS, VariationConfig, variation_config
+from coversearch.data.synth.music import compose_work, perform, random_artist
+from coversearch.data.synth.profiles import get_profile, membership
+from coversearch.data.synth.writer import perf_paths, write_metadata, write_performance
+from coversearch.errors import ConfigError
+
+LAYOUTS = ("per-feature", "single-files", "both")
+_VAR_CODE = {"standard": 0, "wide": 1}
+_SUFFIX = ("", "", "", "", "", " (Live)", " (Acoustic)", " - Remastered", " (Live at the BBC)", " [Demo]")
+
+_EXTRACTOR = None
+
+
+def _extractor():
+    global _EXTRACTOR
+    if _EXTRACTOR is None:
+        from coversearch.data.synth.render import Extractor
+
+        _EXTRACTOR = Extractor()
+    return _EXTRACTOR
+
+
+def _num(ident: str) -> int:
+    return int(ident.split("_", 1)[1])
+
+
+def _uuid(rng: np.random.Generator) -> str:
+    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
+
+
+def generate_work(task: dict) -> dict:
+    """Generate and write every performance of one work (runs in a worker).
+
+    Args:
+        task: work_id, perf_ids, seed, hop, features, layout, subset, root,
+            variation (a VariationConfig), max_seconds, min_seconds.
+
+    Returns:
+        ``{"work_id", "records": {perf_id: metadata}, "cpu": seconds,
+        "audio_seconds": float, "kinds": [str]}``.
+    """
+    from coversearch.data.synth.render import cens, crema_like, render_audio
+
+    t_cpu = time.process_time()
+    cfg: VariationConfig = task["variation"]
+    wnum = _num(task["work_id"])
+    seed = task["seed"]
+    hop = task["hop"]
+    feats = task["features"]
+    work = compose_work(np.random.default_rng([seed, wnum]), task["work_id"])
+    ex = _extractor()
+    records, audio_s, kinds = {}, 0.0, []
+    for vi, pid in enumerate(task["perf_ids"]):
+        rng = np.random.default_rng([seed, wnum, vi, _VAR_CODE.get(cfg.name, 9)])
+        r_perf, r_audio, r_feat, r_meta = rng.spawn(4)
+        perf = perform(work, r_perf, cfg, original=(vi == 0), max_seconds=task["max_seconds"],
+                       min_seconds=task["min_seconds"])
+        audio, lead = render_audio(perf, r_audio, cfg)
+        audio_s += audio.size / 22050.0 * 2 if False else audio.size / 11025.0
+        hp, ch = ex.features(audio, hop, "hpcp" in feats, "cens" in feats)
+        n = (hp if hp is not None else ch).shape[0] if (hp is not None or ch is not None) else audio.size // (hop // 4) + 1
+        arrays = {}
+        if "hpcp" in feats:
+            arrays["hpcp"] = hp.astype(np.float32)
+        if "cens" in feats:
+            arrays["chroma_cens"] = cens(ch, hop)
+        if "crema" in feats:
+            # CREMA output is one frame shorter than the others in the real files
+            cr = crema_like(perf, lead, n - 1, hop, r_feat)
+            arrays["crema"] = cr if task["subset"] == "benchmark" else np.ascontiguousarray(cr.T)
+        for path, fs in perf_paths(Path(task["root"]), task["subset"], task["work_id"], pid, task["layout"], feats):
+            sub = {DATASET_OF_FEATURE[f]: arrays[DATASET_OF_FEATURE[f]] for f in fs}
+            key = perf.key if len(fs) > 1 else None  # single files carry the key group, as real
+            write_performance(path, task["work_id"], pid, sub, hop=hop, key=key)
+        orig = vi == 0
+        perf_artist = work.artist if orig or r_meta.random() < 0.1 else random_artist(r_meta)
+        year = work.year if orig else int(min(2019, work.year + r_meta.integers(0, 45)))
+        title = work.title + ("" if orig else _SUFFIX[int(r_meta.integers(len(_SUFFIX)))])
+        ms = int(round(perf.duration * 1000))
+        records[pid] = {
+            "work_title": work.title,
+            "work_artist": work.artist,
+            "perf_title": title,
+            "perf_artist": perf_artist,
+            "release_year": str(year),
+            "work_id": task["work_id"],
+            "perf_id": pid,
+            "instrumental": "Yes" if perf.instrumental else "No",
+            "perf_artist_mbid": _uuid(r_meta),
+            "mb_performances": {_uuid(r_meta): {"length": str(ms)}},
+        }
+        kinds.append(perf.kind)
+    return {"work_id": task["work_id"], "records": records, "cpu": time.process_time() - t_cpu,
+            "audio_seconds": audio_s, "kinds": kinds}
+
+
+def _check(features, hop, layout, jobs):
+    feats = tuple(features)
+    bad = [f for f in feats if f not in FEATURES]
+    if bad or not feats:
+        raise ConfigError(f"unknown feature(s) {bad or feats}: choose from {', '.join(FEATURES)}")
+    if hop % 4 or not 128 <= hop <= 16384:
+        raise ConfigError(f"--hop must be a multiple of 4 between 128 and 16384, got {hop}")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    return tuple(f for f in FEATURES if f in feats)
+
+
+def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
+             features=("hpcp", "crema", "cens"), hop: int = 512, layout: str = "both", jobs: int = 1,
+             variation: str = "standard", n_works: int | None = None, progress: bool = True,
+             max_seconds: float | None = None) -> dict:
+    """Generate a synthetic Da-TACOS data set under ``out_dir``.
+
+    Args:
+        out_dir: root folder (created); receives ``da-tacos_{subset}_subset_*``
+            folders, ``da-tacos_metadata/`` and ``synth_summary.json``.
+        profile: demo, benchmark or train.
+        seed: generation seed; same seed -> identical arrays and metadata.
+        features: any of hpcp, crema, cens.
+        hop: frame hop in samples at 44.1 kHz (512 = real Da-TACOS); other
+            hops are recorded in the root attribute ``hop_length``.
+        layout: per-feature, single-files or both.
+        jobs: worker processes (results do not depend on it).
+        variation: standard (training setting) or wide (held-out setting).
+        n_works: override the profile's number of works.
+        progress: show a tqdm progress bar on stderr.
+        max_seconds: cap every version's length (tests and quick sets).
+
+    Returns:
+        Summary dict: profile, subset, variation, seed, hop, features, layout,
+        n_works, n_performances, seconds (wall), cpu_seconds,
+        cpu_per_performance, audio_hours, kinds (share of version kinds),
+        roots (folders written), metadata (path).
+    """
+    feats = _check(features, hop, layout, jobs)
+    prof = get_profile(profile)
+    cfg = variation_config(variation) if isinstance(variation, str) else variation
+    if not isinstance(cfg, VariationConfig):
+        raise ConfigError(f"unknown variation {variation!r}: choose one of {', '.join(VARIATIONS)}")
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    works = membership(prof, seed, n_works)
+    cap = max_seconds if max_seconds is not None else prof.max_seconds
+    tasks = [dict(work_id=w, perf_ids=p, seed=seed, hop=hop, features=feats, layout=layout,
+                  subset=prof.subset, root=str(root), variation=cfg, max_seconds=cap,
+                  min_seconds=min(prof.min_seconds, cap) if cap else prof.min_seconds)
+             for w, p in works]
+    n_perf = sum(len(p) for _, p in works)
+    t0 = time.time()
+    results = {}
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_perf, unit="perf", desc=f"synth {profile}", smoothing=0.05)
+    try:
+        if jobs == 1:
+            for t in tasks:
+                r = generate_work(t)
+                results[r["work_id"]] = r
+                if bar:
+                    bar.update(len(r["records"]))
+        else:
+            import multiprocessing as mp
+
+            with mp.get_context("spawn").Pool(jobs) as pool:
+                for r in pool.imap_unordered(generate_work, tasks, chunksize=1):
+                    results[r["work_id"]] = r
+                    if bar:
+                        bar.update(len(r["records"]))
+    finally:
+        if bar:
+            bar.close()
+    metadata = {w: results[w]["records"] for w, _ in works}
+    meta_path = write_metadata(root, prof.subset, metadata)
+    cpu = sum(r["cpu"] for r in results.values())
+    kinds: dict[str, int] = {}
+    for r in results.values():
+        for k in r["kinds"]:
+            kinds[k] = kinds.get(k, 0) + 1
+    roots = sorted({str(p.parent.parent) for w, ps in works[:1]
+                    for p, _ in perf_paths(root, prof.subset, w, ps[0], layout, feats)})
+    summary = {
+        "profile": profile, "subset": prof.subset, "variation": cfg.name, "seed": seed, "hop": hop,
+        "features": list(feats), "layout": layout, "jobs": jobs, "n_works": len(works),
+        "n_performances": n_perf, "seconds": round(time.time() - t0, 2), "cpu_seconds": round(cpu, 2),
+        "cpu_per_performance": round(cpu / max(1, n_perf), 4),
+        "audio_hours": round(sum(r["audio_seconds"] for r in results.values()) / 3600, 3),
+        "kinds": {k: round(v / max(1, n_perf), 3) for k, v in sorted(kinds.items())},
+        "roots": roots, "metadata": str(meta_path),
+    }
+    write_bytes_atomic(root / "synth_summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    return summary
