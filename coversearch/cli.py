@@ -204,3 +204,32 @@ def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per
     )
     b = rec["best"]
     click.echo(f"saved {out} (model {rec['model_hash']}): best epoch {b['epoch']}, validation MAP {b.get('val_map', float('nan')):.4f}")
+
+
+@main.command("synth")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--profile", type=click.Choice(["demo", "benchmark", "train"]), default="demo", show_default=True,
+              help="demo: W_22 + a few works (~160 perfs); benchmark: real membership, 15,000 perfs; "
+                   "train: disjoint W_5000000+ works, 2-8 versions each.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed -> identical files.")
+@click.option("--features", default="hpcp,crema,cens", show_default=True, help="Comma-separated: hpcp,crema,cens.")
+@click.option("--hop", type=int, default=512, show_default=True,
+              help="Frame hop in samples at 44.1 kHz (512 = real Da-TACOS; others recorded as root attribute hop_length).")
+@click.option("--layout", type=click.Choice(["per-feature", "single-files", "both"]), default="both", show_default=True)
+@click.option("--jobs", type=int, default=1, show_default=True, help="Worker processes (output does not depend on it).")
+@click.option("--variation", type=click.Choice(["standard", "wide"]), default="standard", show_default=True,
+              help="standard = training setting; wide = held-out, wider variation.")
+@click.option("--n-works", type=int, default=None, help="Override the profile's number of works.")
+@click.option("--max-seconds", type=float, default=None, help="Cap every version's length (quick sets).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_reports_errors
+def synth_cmd(out_dir, profile, seed, features, hop, layout, jobs, variation, n_works, max_seconds, quiet):
+    """Generate a synthetic Da-TACOS (cover-song features, real on-disk format) into OUT_DIR."""
+    from coversearch.data.synth import generate
+
+    feats = tuple(f.strip() for f in features.split(",") if f.strip())
+    s = generate(out_dir, profile=profile, seed=seed, features=feats, hop=hop, layout=layout, jobs=jobs,
+                 variation=variation, n_works=n_works, progress=not quiet, max_seconds=max_seconds)
+    click.echo(f"wrote {s['n_performances']} performances of {s['n_works']} works ({s['subset']} subset, "
+               f"{s['variation']}) to {out_dir} in {s['seconds']:.1f} s "
+               f"({s['cpu_per_performance']:.3f} CPU s/performance, {s['audio_hours']:.2f} h of audio)")
