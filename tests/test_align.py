@@ -173,3 +173,14 @@ def test_short_inputs_score_zero_and_bad_inputs_raise():
         AlignConfig(norm="max")
     with pytest.raises(ConfigError):
         qmax_scores_one_to_many(a, [a], jobs=0)
+
+
+@pytest.mark.parametrize("m,tau", [(9, 1), (3, 2), (1, 1)])
+def test_stacked_distances_from_frames_equal_distances_of_stacks(m, tau):
+    rng = np.random.default_rng(7)
+    a = rng.random((40, 12))
+    b = rng.random((33, 12))
+    expected = qmax_module._distances(delay_embed(a, m, tau), delay_embed(b, m, tau))
+    if m > 1:
+        np.testing.assert_allclose(_kernels.stacked_distances_numpy(a, b, m, tau), expected, atol=1e-5)
+    np.testing.assert_allclose(qmax_module._stacked_distances(a, b, m, tau), expected, atol=1e-5)

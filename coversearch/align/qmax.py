@@ -35,11 +35,11 @@ essentia's ``ChromaCrossSimilarity`` and ``CoverSongSimilarity``:
    the re-rank stage, which chooses one on validation works.
 
 Cost: O(T1 * T2) per pair for the distance matrix, its thresholds and the
-DP. Measured 1.7 ms per pair at T = 700 prepared frames (350 at the
-alignment rate; essentia's pair of algorithms: 32 ms) on one core. numpy
-does the distances (BLAS) and thresholds (SIMD sort), numba the DP (numpy
-fallback, 15x slower, if numba is missing); both release the GIL, so the K
-alignments of one query run in a thread pool (:func:`qmax_scores_one_to_many`).
+DP. numba computes the stacked distances from 12-d frame distances (no BLAS:
+its threads thrash on a shared machine) and runs the DP; numpy sorts for the
+thresholds (SIMD). All release the GIL, so the K alignments of one query run
+in a thread pool (:func:`qmax_scores_one_to_many`). Without numba, numpy
+fallbacks give the same numbers, several times slower.
 """
 
 from __future__ import annotations
@@ -205,11 +205,28 @@ def cross_recurrence(x: np.ndarray, y: np.ndarray, kappa: float = 0.095) -> np.n
     Returns:
         (M, N) uint8, 1 where both the row's and the column's threshold hold.
     """
+    return _binarise(_distances(x, y), kappa)
+
+
+def _binarise(d: np.ndarray, kappa: float) -> np.ndarray:
+    """Mutual kappa-NN rule on an (M, N) distance matrix -> (M, N) uint8."""
     # a full float32 sort (SIMD in numpy >= 2) beats partition/percentile 5x here
-    d = _distances(x, y).astype(np.float32)  # (M, N)
+    d = d.astype(np.float32)
     rows = _percentile_sorted(np.sort(d, axis=1), kappa)  # (M,)
     cols = _percentile_sorted(np.sort(d, axis=0).T, kappa)  # (N,)
     return ((d <= rows[:, None]) & (d <= cols[None, :])).astype(np.uint8)
+
+
+def _stacked_distances(a: np.ndarray, b: np.ndarray, m: int, tau: int) -> np.ndarray:
+    """Distances between the delay embeddings of two (T, 12) frame sequences."""
+    a = np.ascontiguousarray(a, np.float64)
+    b = np.ascontiguousarray(b, np.float64)
+    if m == 1:
+        tau = 0  # essentia keeps every frame when nothing is stacked
+    kernels = _kernels.numba_kernels()
+    if kernels is not None:
+        return kernels[1](a, b, m, tau)
+    return _kernels.stacked_distances_numpy(a, b, m, tau)
 
 
 def qmax(rp: np.ndarray, gamma_o: float = 0.5, gamma_e: float = 0.5) -> float:
@@ -223,9 +240,9 @@ def qmax(rp: np.ndarray, gamma_o: float = 0.5, gamma_e: float = 0.5) -> float:
     Returns:
         max over the alignment matrix, >= 0.
     """
-    kernel = _kernels.numba_qmax()
-    if kernel is not None:
-        return float(kernel(np.ascontiguousarray(rp, np.uint8), float(gamma_o), float(gamma_e)))
+    kernels = _kernels.numba_kernels()
+    if kernels is not None:
+        return float(kernels[0](np.ascontiguousarray(rp, np.uint8), float(gamma_o), float(gamma_e)))
     return _kernels.qmax_numpy(rp, gamma_o, gamma_e)
 
 
@@ -239,32 +256,20 @@ def _normaliser(norm: str, t_a: int, t_b: int) -> float:
     return float(min(t_a, t_b))
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """One side of a pair at the alignment rate: raw frames and embedding."""
-
-    frames: np.ndarray  # (T, 12) float32
-    stacked: np.ndarray  # (T - m*tau, 12*m) float32
+def _prepare(seq: np.ndarray, config: AlignConfig, name: str) -> np.ndarray:
+    """Validate and pool one side of a pair: (T, 12) -> (T', 12) float32 at the alignment rate."""
+    return to_alignment_rate(_check(seq, name), config.downsample)
 
 
-def _prepare(seq: np.ndarray, config: AlignConfig, name: str) -> _Prepared:
-    frames = to_alignment_rate(_check(seq, name), config.downsample)
-    return _Prepared(frames, delay_embed(frames, config.m, config.tau))
-
-
-def _score_prepared(a: _Prepared, b: _Prepared, config: AlignConfig) -> float:
-    stacked_b = b.stacked
-    if config.oti:
-        k = oti(a.frames, b.frames)
-        if k:
-            # rotating every stacked 12-bin block equals stacking the rotated frames
-            n = stacked_b.shape[0]
-            stacked_b = np.roll(stacked_b.reshape(n, config.m, 12), k, axis=2).reshape(n, -1)
-    if a.stacked.shape[0] < 3 or stacked_b.shape[0] < 3:
+def _score_prepared(a: np.ndarray, b: np.ndarray, config: AlignConfig) -> float:
+    """Score two sequences already at the alignment rate."""
+    if min(a.shape[0], b.shape[0]) - (config.m * config.tau if config.m > 1 else 0) < 3:
         return 0.0  # too short to hold a single alignment step
-    rp = cross_recurrence(a.stacked, stacked_b, config.kappa)
+    if config.oti:
+        b = np.roll(b, oti(a, b), axis=1)
+    rp = _binarise(_stacked_distances(a, b, config.m, config.tau), config.kappa)
     raw = qmax(rp, config.gamma_o, config.gamma_e)
-    return raw / _normaliser(config.norm, a.frames.shape[0], b.frames.shape[0])
+    return raw / _normaliser(config.norm, a.shape[0], b.shape[0])
 
 
 def qmax_score(a: np.ndarray, b: np.ndarray, config: AlignConfig = AlignConfig()) -> float:
