@@ -58,7 +58,7 @@ class VariationConfig:
     tempo_range: tuple[float, float] = (0.7, 1.4)
     tempo_drift: float = 0.012
     reharm_range: tuple[float, float] = (0.1, 0.4)
-    hard_melody_share: float = 0.33
+    hard_melody_share: float = 0.36
     hard_reharm_range: tuple[float, float] = (0.55, 0.9)
     hard_structure_share: float = 0.15
     drop_prob: float = 0.12

@@ -25,6 +25,8 @@ from coversearch.data.synth.writer import perf_paths, write_metadata, write_perf
 from coversearch.errors import ConfigError
 
 LAYOUTS = ("per-feature", "single-files", "both")
+# written last: its presence means the data set is complete (api.ensure_demo_data checks it)
+MARKER = ".coversearch-synth.json"
 _VAR_CODE = {"standard": 0, "wide": 1}
 _SUFFIX = ("", "", "", "", "", " (Live)", " (Acoustic)", " - Remastered", " (Live at the BBC)", " [Demo]")
 
@@ -59,7 +61,7 @@ def generate_work(task: dict) -> dict:
         ``{"work_id", "records": {perf_id: metadata}, "cpu": seconds,
         "audio_seconds": float, "kinds": [str]}``.
     """
-    from coversearch.data.synth.render import cens, crema_like, render_audio
+    from coversearch.data.synth.render import SR, cens, crema_like, render_audio
 
     t_cpu = time.process_time()
     cfg: VariationConfig = task["variation"]
@@ -76,7 +78,7 @@ def generate_work(task: dict) -> dict:
         perf = perform(work, r_perf, cfg, original=(vi == 0), max_seconds=task["max_seconds"],
                        min_seconds=task["min_seconds"])
         audio, lead = render_audio(perf, r_audio, cfg)
-        audio_s += audio.size / 22050.0 * 2 if False else audio.size / 11025.0
+        audio_s += audio.size / SR
         hp, ch = ex.features(audio, hop, "hpcp" in feats, "cens" in feats)
         n = (hp if hp is not None else ch).shape[0] if (hp is not None or ch is not None) else audio.size // (hop // 4) + 1
         arrays = {}
@@ -136,7 +138,8 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
 
     Args:
         out_dir: root folder (created); receives ``da-tacos_{subset}_subset_*``
-            folders, ``da-tacos_metadata/`` and ``synth_summary.json``.
+            folders, ``da-tacos_metadata/`` and, last, the summary
+            ``.coversearch-synth.json`` (its presence marks a complete set).
         profile: demo, benchmark or train.
         seed: generation seed; same seed -> identical arrays and metadata.
         features: any of hpcp, crema, cens.
@@ -212,5 +215,5 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         "kinds": {k: round(v / max(1, n_perf), 3) for k, v in sorted(kinds.items())},
         "roots": roots, "metadata": str(meta_path),
     }
-    write_bytes_atomic(root / "synth_summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    write_bytes_atomic(root / MARKER, (json.dumps(summary, indent=2) + "\n").encode())
     return summary
