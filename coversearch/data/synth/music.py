@@ -260,7 +260,7 @@ def compose_work(rng: np.random.Generator, work_id: str) -> Work:
     idiom = IDIOMS[int(rng.choice(len(IDIOMS), p=[0.32, 0.24, 0.12, 0.12, 0.20]))]
     mode = "minor" if rng.random() < (0.3 if idiom != "blues" else 0.15) else "major"
     meter = 3 if (idiom in ("folk", "jazz") and rng.random() < 0.2) else 4
-    tempo = float(rng.uniform(70, 150) if idiom != "jazz" else rng.uniform(80, 200))
+    tempo = float(rng.uniform(70, 150) if idiom != "jazz" else rng.uniform(80, 180))
     if idiom == "blues":
         tempo = float(rng.uniform(60, 130))
     key = int(rng.integers(12))
@@ -286,7 +286,9 @@ def compose_work(rng: np.random.Generator, work_id: str) -> Work:
 
     register = int(rng.integers(-2, 5))
     sections = {}
-    for kind, bars in (("verse", int(rng.choice([8, 8, 16]))), ("chorus", 8), ("bridge", int(rng.choice([4, 8])))):
+    # section lengths chosen so that versions last 2-4 min at typical tempi
+    for kind, bars in (("verse", int(rng.choice([8, 16, 16, 16]))), ("chorus", int(rng.choice([8, 16, 16]))),
+                       ("bridge", int(rng.choice([4, 8])))):
         if idiom == "blues" and kind != "bridge":
             bars = 12
         ch = progression(bars)
