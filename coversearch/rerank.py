@@ -48,9 +48,11 @@ class RerankConfig:
             raw Qmax is normalised here).
     """
 
+    # provisional, from benchmarks/bench_alignment.py validation works (2D-FTM
+    # first stage, standard and wide settings agree); re-tune with the encoder
     shortlist: int = 100
-    weight: float = 0.5
-    norm: str = "min_len"
+    weight: float = 0.9
+    norm: str = "sqrt_prod"
     align: AlignConfig = field(default_factory=AlignConfig)
 
     def __post_init__(self):
@@ -333,4 +335,40 @@ def tune(
                 out.append({"norm": norm, "weight": float(w), "shortlist": k,
                             "map": float(m["map"]), "mr1": float(m["mr1"]), "p_at_10": float(m["p_at_10"])})
     out.sort(key=lambda r: (-r["map"], r["mr1"], r["weight"], r["shortlist"] or 0))
+    return out
+
+
+def aligned_shortlists(
+    cosine_all: np.ndarray,
+    query_rows: Sequence[int],
+    sequence_of: Callable[[int], np.ndarray],
+    *,
+    shortlist: int,
+    config: AlignConfig = AlignConfig(),
+    jobs: int = 1,
+) -> list[AlignedShortlist]:
+    """Cosine shortlists of validation queries, aligned once, for :func:`tune`.
+
+    Costs ``len(query_rows) * shortlist`` alignments (not all pairs).
+
+    Args:
+        cosine_all: (Q, N) cosine of each query to every item.
+        query_rows: (Q,) item row of each query (excluded from its shortlist).
+        sequence_of: ``row -> (T, 12)`` prepared sequence (e.g. the cache).
+        shortlist: K, the largest shortlist to be tuned.
+        config: alignment parameters.
+        jobs: alignment threads.
+
+    Returns:
+        Q :class:`AlignedShortlist` in cosine order.
+    """
+    out = []
+    for q, qrow in enumerate(query_rows):
+        c = np.asarray(cosine_all[q], np.float64).copy()
+        if qrow >= 0:
+            c[qrow] = -np.inf
+        rows = np.lexsort((np.arange(len(c)), -c))[: min(shortlist, len(c) - (qrow >= 0))]
+        raw, t_q, t_c = align_shortlist(sequence_of(int(qrow)), [sequence_of(int(r)) for r in rows],
+                                        config=config, jobs=jobs)
+        out.append(AlignedShortlist(int(qrow), rows.astype(np.int64), c[rows], raw, t_q, t_c))
     return out

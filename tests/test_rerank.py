@@ -11,6 +11,7 @@ from coversearch.rerank import (
     AlignedShortlist,
     RerankConfig,
     align_shortlist,
+    aligned_shortlists,
     evaluate_setting,
     fuse,
     normalise_qmax,
@@ -176,3 +177,14 @@ def test_tune_prefers_alignment_when_it_finds_the_cover():
     table = tune(shortlists, cos_all, labels, weights=(0.0, 0.5, 1.0))
     best = table[0]
     assert best["weight"] > 0 and best["map"] == pytest.approx(1.0)
+
+
+def test_aligned_shortlists_exclude_self_and_follow_cosine_order():
+    rng = np.random.default_rng(4)
+    seqs = [_song(rng) for _ in range(5)]
+    cos = rng.uniform(0, 1, (5, 5))
+    out = aligned_shortlists(cos[:2], [0, 1], lambda r: seqs[r], shortlist=10)
+    for q, s in enumerate(out):
+        assert q not in s.rows and len(s.rows) == 4
+        assert (np.diff(s.cosine) <= 0).all()
+        assert s.raw.shape == (4,) and s.t_cands.shape == (4,)
