@@ -215,7 +215,8 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--jobs", type=int, default=1, help="alignment threads for the all-pairs run")
     ap.add_argument("--jobs-data", type=int, default=1)
-    ap.add_argument("--name", default=None, help="result name (default: bench_alignment_<variation>)")
+    ap.add_argument("--name", default=None,
+                    help="result name (default: bench_alignment_<variation>, plus _n<items> below 300 items)")
     args = ap.parse_args()
     t_start = time.perf_counter()
 
@@ -317,7 +318,9 @@ def main() -> None:
     print(table([{"quantity": k, "value": v} for k, v in scale.items()], title="scale (extrapolated from measured costs)"))
     print()
     print(table(tuning[:8], title="tuning on validation works (best first)"))
-    write_result(args.name or f"bench_alignment_{args.variation}", {
+    # a quick (small) run must not overwrite the full run's figures
+    default_name = f"bench_alignment_{args.variation}" + ("" if args.items >= 300 else f"_n{args.items}")
+    write_result(args.name or default_name, {
         "data": tag, "n_items": n, "n_works": int(len(np.unique(labels))), "embedding": emb_desc,
         "align_config": cfg.__dict__, "rows": rows, "scale": scale, "tuning": tuning,
         "chosen": {str(k): v for k, v in chosen.items()},
