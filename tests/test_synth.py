@@ -190,3 +190,23 @@ def test_bad_options_raise_config_error(tmp_path):
         generate(tmp_path, variation="extreme")
     with pytest.raises(ConfigError, match="feature"):
         generate(tmp_path, features=("mfcc",))
+
+
+def test_readable_by_project_reader_in_both_layouts(tiny):
+    from coversearch.data.layout import find_performances
+    from coversearch.data.reader import load_chroma, load_key
+
+    out, summary = tiny
+    for feat in ("hpcp", "crema", "cens"):
+        entries = find_performances(out, feat)
+        assert len(entries) == summary["n_performances"]
+        assert {e.layout for e in entries} == {"per-feature"}  # per-feature wins when both exist
+        single = [e for e in find_performances(out / "da-tacos_benchmark_subset_single_files", feat)]
+        assert {e.layout for e in single} == {"single-files"} and len(single) == len(entries)
+        for e, s in zip(entries[:5], single[:5]):
+            a, b = load_chroma(e.path, feat), load_chroma(s.path, feat)
+            assert a.hop == b.hop == 2048 and a.frames.shape[1] == 12
+            np.testing.assert_array_equal(a.frames, b.frames)
+            assert (a.work_id, a.perf_id) == (e.work_id, e.perf_id)
+    key = load_key(single[0].path)
+    assert key[1] in ("major", "minor") and 0 < key[2] < 1
