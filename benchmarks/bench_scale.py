@@ -5,7 +5,9 @@ query-time knob.
 
 Vectors: synthetic clustered unit vectors, D=128, with the structure of real
 embeddings (works of 13 versions near their work's centre plus singletons,
-spread calibrated to MAP ~0.61 at 15k; see ``_common.ClusteredStream``).
+anisotropic spectrum, spread calibrated to MAP ~0.60 at 15k; see
+``_common.ClusteredStream``; ``--spectrum 0 --spread 1.5`` = isotropic, the
+worst case for ANN).
 Queries are *new* versions of indexed works (held out), as a query by file.
 
 Indexes are built by the product's own code: ``choose_index(n, 128, kind)``
@@ -150,7 +152,7 @@ def bench_size(n: int, args, rows: list[dict], notes: list[str]) -> None:
     from coversearch.index.store import build_faiss, configure
 
     faiss = _faiss()
-    stream = ClusteredStream(n, DIM, seed=0)
+    stream = ClusteredStream(n, DIM, seed=0, spread=args.spread, spectrum=args.spectrum)
     nq = args.queries if n < 5_000_000 else max(100, args.queries // 5)
     queries, qlab = stream.queries(nq)
     labels = stream.labels
@@ -258,6 +260,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--ef-search", default="16,32,64,128,256,512")
     ap.add_argument("--nprobe", default="8,16,32,64,128,256,512")
     ap.add_argument("--hnsw-ef-construction", type=int, default=64, help="at n >= 1M; 0 = the spec's")
+    ap.add_argument("--spread", type=float, default=0.93, help="version noise (see _common.ClusteredStream)")
+    ap.add_argument("--spectrum", type=float, default=1.0, help="variance power law; 0 = isotropic")
+    ap.add_argument("--name", default="scale", help="result name (results/<name>.json)")
     ap.add_argument("--quick", action="store_true", help="100k only, fewer queries and settings")
     args = ap.parse_args(argv)
     if args.quick:
@@ -290,7 +295,7 @@ def main(argv=None) -> dict:
     for note in notes:
         print("note:", note)
     print(f"\ntarget at 1M: {summary['target_met']} ({', '.join(summary['met_by']) or 'none'})")
-    write_result("scale", {"rows": rows, "recommendation": rec, "notes": notes, "summary": summary},
+    write_result(args.name, {"rows": rows, "recommendation": rec, "notes": notes, "summary": summary},
                  args={k: v for k, v in vars(args).items()}, seconds=time.perf_counter() - t_all)
     return summary
 

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         rows.append({"benchmark": name, "exit": rc, "seconds": round(time.perf_counter() - t0, 1)})
     total = time.perf_counter() - t_all
     print(table(rows, title=f"\nrun_all{' --quick' if args.quick else ''}: {total / 60:.1f} min"))
-    write_result("run_all" + ("_quick" if args.quick else ""), {"runs": rows},
+    write_result("run_all", {"runs": rows},
                  args={"quick": args.quick, "only": only}, seconds=total)
     return 0 if all(r["exit"] == 0 for r in rows) else 1
 
