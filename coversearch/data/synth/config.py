@@ -73,7 +73,7 @@ class VariationConfig:
     melody_rest_prob: float = 0.1
     melody_gain_db: tuple[float, float] = (-9.0, 4.0)
     drums_prob: float = 0.7
-    snr_db: tuple[float, float] = (12.0, 40.0)
+    snr_db: tuple[float, float] = (8.0, 35.0)
     reverb_prob: float = 0.6
     rt60_range: tuple[float, float] = (0.2, 1.6)
     timbres: tuple[str, ...] = STANDARD_TIMBRES
@@ -104,7 +104,7 @@ VARIATIONS: dict[str, VariationConfig] = {
         melody_rest_prob=0.2,
         melody_gain_db=(-14.0, 4.0),
         drums_prob=0.8,
-        snr_db=(5.0, 35.0),
+        snr_db=(3.0, 30.0),
         reverb_prob=0.8,
         rt60_range=(0.4, 3.0),
         timbres=STANDARD_TIMBRES + WIDE_EXTRA_TIMBRES,

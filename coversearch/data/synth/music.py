@@ -250,6 +250,41 @@ def _melody(rng, chords, mode, meter, register, motif_bank=None):
     return notes
 
 
+# functional harmony for progressions drawn chord by chord: tonic (T),
+# subdominant (S) and dominant (D) chords per mode, and where each function goes
+_FUNCS = {
+    "major": {"T": [(0, "maj"), (9, "min"), (4, "min")], "S": [(5, "maj"), (2, "min")],
+              "D": [(7, "maj"), (7, "7"), (11, "dim")]},
+    "minor": {"T": [(0, "min"), (3, "maj"), (8, "maj")], "S": [(5, "min"), (2, "m7b5"), (10, "maj")],
+              "D": [(7, "7"), (7, "min"), (10, "maj")]},
+}
+_NEXT = {"T": ("S", "D", "T"), "S": ("D", "T", "S"), "D": ("T", "T", "S")}
+_NEXT_P = {"T": (0.5, 0.3, 0.2), "S": (0.5, 0.35, 0.15), "D": (0.7, 0.1, 0.2)}
+
+
+def random_progression(rng: np.random.Generator, mode: str, idiom: str, n: int) -> list[tuple[int, str]]:
+    """``n`` chords (root rel. tonic, quality) from a functional Markov chain,
+    with occasional work-specific colour chords (borrowed, secondary dominants).
+
+    Gives works harmonic identities beyond the idioms' stock progressions.
+    """
+    func = "T" if rng.random() < 0.7 else str(rng.choice(["S", "T"]))
+    out = []
+    for i in range(n):
+        opts = _FUNCS[mode][func]
+        r, q = opts[int(rng.choice(len(opts), p=np.linspace(2, 1, len(opts)) / np.linspace(2, 1, len(opts)).sum()))]
+        u = rng.random()
+        if u < 0.12:
+            r, q = BORROWED[mode][int(rng.integers(len(BORROWED[mode])))]
+        elif u < 0.2 and i < n - 1:
+            r, q = (int(rng.choice([2, 4, 9])) + 7) % 12, "7"  # V7 of ii, iii or vi
+        if idiom == "jazz":
+            q = {"maj": "maj7", "min": "m7", "dim": "m7b5"}.get(q, q)
+        out.append((r, q))
+        func = str(rng.choice(_NEXT[func], p=_NEXT_P[func]))
+    return out
+
+
 def compose_work(rng: np.random.Generator, work_id: str) -> Work:
     """Draw a work: key, mode, tempo, idiom, sections with chords and melody, form.
 
@@ -266,8 +301,12 @@ def compose_work(rng: np.random.Generator, work_id: str) -> Work:
     key = int(rng.integers(12))
     progs = PROGRESSIONS[idiom][mode]
 
+    own = rng.random() < 0.6  # this work draws its own progressions, not the idiom's stock ones
+
     def progression(n_bars):
         pr = progs[int(rng.integers(len(progs)))]
+        if own and idiom != "blues":
+            pr = random_progression(rng, mode, idiom, int(rng.choice([2, 3, 4, 4, 4, 6, 8])))
         per = 1 if len(pr) >= 8 else int(rng.choice([1, 2], p=[0.7, 0.3]))
         chords = []
         while sum(c[2] for c in chords) < n_bars * meter:
@@ -735,3 +774,9 @@ def _drums(dr, style, b0, b1, meter, beat2t, sw, rng):
         else:
             dr.append((t, "hat", 0.4))
             dr.append((float(beat2t(sw(beat + 0.5))), "hat", 0.3))
+        if k == 0 and rng.random() < 0.5:
+            dr.append((t, "crash", 0.7))  # section downbeat
+        if k >= nb - 2 and rng.random() < 0.35:
+            # a tom fill before the next section: pitched hits outside the key
+            for o in (0.0, 0.25, 0.5, 0.75):
+                dr.append((float(beat2t(beat + o)), "tom", 0.6 - 0.1 * o))

@@ -112,6 +112,7 @@ class Timbre:
         self.amps = amps / amps.max()
         self.inharm = inharm
         self.vib_depth, self.vib_rate, self.detune = vib_depth, vib_rate, detune
+        self.scoop = float(rng.uniform(0.02, 0.06)) if (name.startswith("voice") or name in ("sax", "choir")) else 0.0
         self.release_n = int(release * SR)
         m = int(_ENV_SECONDS * SR)
         t = np.arange(m, dtype=np.float32) / SR
@@ -145,6 +146,9 @@ class Timbre:
 _SINE = np.sin(np.arange(_L) / _L * 2 * np.pi).astype(np.float32)
 _AR = np.arange(int(_ENV_SECONDS * SR) + SR, dtype=np.float64)
 _VIB_T = _AR / SR
+_SCOOP_TAU = 0.07
+# integral of exp(-t/tau): the phase lag of a note that starts flat and slides up to pitch
+_SCOOP = (_SCOOP_TAU * (1 - np.exp(-_VIB_T / _SCOOP_TAU))).astype(np.float64)
 
 
 def _note(out, tim: Timbre, start: int, n: int, f0: float, vel: float, phase0: float):
@@ -156,6 +160,9 @@ def _note(out, tim: Timbre, start: int, n: int, f0: float, vel: float, phase0: f
     if tim.vib_depth > 0:
         w = 2 * np.pi * tim.vib_rate
         ph += (f0 * tim.vib_depth * _L) * (1 - np.cos(w * _VIB_T[:n_tot])) / w
+    if tim.scoop > 0:
+        # singers reach many notes from below (up to ~a semitone) and drift off pitch
+        ph -= (f0 * tim.scoop * (phase0 / _L) * _L) * _SCOOP[:n_tot]
     ph += phase0
     sig = tim.table(f0)[ph.astype(np.int64) & (_L - 1)]
     if tim.detune > 0:
@@ -180,7 +187,12 @@ def _drum_kit(rng: np.random.Generator) -> dict[str, np.ndarray]:
         * np.exp(-tn / rng.uniform(0.04, 0.1))
     th = t[: int(0.06 * SR)]
     hat = np.diff(rng.standard_normal(th.size + 1)) * np.exp(-th / 0.015) * 0.5
-    return {"kick": kick.astype(np.float32), "snare": snare.astype(np.float32), "hat": hat.astype(np.float32)}
+    tc = np.arange(int(1.2 * SR)) / SR
+    crash = np.diff(rng.standard_normal(tc.size + 1)) * np.exp(-tc / rng.uniform(0.3, 0.8)) * 0.4
+    ft = rng.uniform(80, 220)  # tom pitch: unrelated to the song's key, as in real kits
+    tom = np.sin(2 * np.pi * np.cumsum(ft * (1 + 0.3 * np.exp(-tn / 0.05))) / SR) * np.exp(-tn / 0.12)
+    return {"kick": kick.astype(np.float32), "snare": snare.astype(np.float32), "hat": hat.astype(np.float32),
+            "crash": crash.astype(np.float32), "tom": tom.astype(np.float32)}
 
 
 def render_audio(perf: Performance, rng: np.random.Generator, cfg) -> tuple[np.ndarray, float]:
@@ -246,6 +258,12 @@ def render_audio(perf: Performance, rng: np.random.Generator, cfg) -> tuple[np.n
         noise = np.cumsum(noise)
         noise -= np.convolve(noise, np.ones(64, dtype=np.float32) / 64, mode="same")
     noise *= rms * 10 ** (-snr / 20) / (float(np.sqrt(np.mean(noise ** 2))) + 1e-9)
+    # non-stationary: real mixes have breaths, fret and room noise that come and
+    # go every few tens of ms, so HPCP frames fluctuate more than a clean synth's
+    blk = 256
+    nb = n_music // blk + 1
+    env = np.exp(rng.normal(0, float(rng.uniform(0.5, 1.2)), nb)).astype(np.float32)
+    noise *= np.repeat(env, blk)[:n_music]
     music += noise
     # fade in/out so the edges look like a mastered track
     f = min(n_music // 4, int(0.05 * SR))
