@@ -210,3 +210,19 @@ def test_readable_by_project_reader_in_both_layouts(tiny):
             assert (a.work_id, a.perf_id) == (e.work_id, e.perf_id)
     key = load_key(single[0].path)
     assert key[1] in ("major", "minor") and 0 < key[2] < 1
+
+
+def test_both_layout_single_files_equal_single_files_layout(tmp_path):
+    kw = dict(profile="demo", seed=5, hop=4096, n_works=1, max_seconds=8, progress=False)
+    generate(tmp_path / "both", layout="both", **kw)
+    generate(tmp_path / "single", layout="single-files", **kw)
+    files = sorted((tmp_path / "single").rglob("*.h5"))
+    assert len(files) == 13
+    for f in files:
+        g = tmp_path / "both" / f.relative_to(tmp_path / "single")
+        with h5py.File(f, "r") as a, h5py.File(g, "r") as b:
+            assert sorted(a) == sorted(b)
+            for n in ("hpcp", "crema", "chroma_cens"):
+                np.testing.assert_array_equal(a[n][()], b[n][()])
+                assert _ds_sig(a[n]) == _ds_sig(b[n]) and a[n].chunks == b[n].chunks
+            assert _attr_sig(a) == _attr_sig(b)

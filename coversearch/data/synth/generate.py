@@ -21,7 +21,8 @@ from coversearch.config import DATASET_OF_FEATURE, FEATURES
 from coversearch.data.synth.config import VARIATIONS, VariationConfig, variation_config
 from coversearch.data.synth.music import compose_work, perform, random_artist
 from coversearch.data.synth.profiles import get_profile, membership
-from coversearch.data.synth.writer import perf_paths, write_metadata, write_performance
+from coversearch.data.synth.writer import (perf_paths, write_metadata, write_performance,
+                                            write_performance_from_parts)
 from coversearch.errors import ConfigError
 
 LAYOUTS = ("per-feature", "single-files", "both")
@@ -90,10 +91,18 @@ def generate_work(task: dict) -> dict:
             # CREMA output is one frame shorter than the others in the real files
             cr = crema_like(perf, lead, n - 1, hop, r_feat)
             arrays["crema"] = cr if task["subset"] == "benchmark" else np.ascontiguousarray(cr.T)
+        parts = {}
         for path, fs in perf_paths(Path(task["root"]), task["subset"], task["work_id"], pid, task["layout"], feats):
+            single = "single_files" in path.parent.parent.name
+            key = perf.key if single else None  # single files carry the key group, as real
+            if single and len(parts) == len(fs):
+                # layout "both": reuse the per-feature files' compressed chunks
+                write_performance_from_parts(path, task["work_id"], pid, parts, hop=hop, key=key)
+                continue
             sub = {DATASET_OF_FEATURE[f]: arrays[DATASET_OF_FEATURE[f]] for f in fs}
-            key = perf.key if len(fs) > 1 else None  # single files carry the key group, as real
             write_performance(path, task["work_id"], pid, sub, hop=hop, key=key)
+            if not single:
+                parts[DATASET_OF_FEATURE[fs[0]]] = path
         orig = vi == 0
         perf_artist = work.artist if orig or r_meta.random() < 0.1 else random_artist(r_meta)
         year = work.year if orig else int(min(2019, work.year + r_meta.integers(0, 45)))

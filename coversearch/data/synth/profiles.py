@@ -8,7 +8,8 @@
   performances (so ``coversearch query P_22`` works), subset ``benchmark``.
 - ``train``: works disjoint from the benchmark (``W_5000000+``,
   ``P_5000000+``; real ids are below 1,000,000), 2-8 versions each, subset
-  ``coveranalysis``; versions are 60-150 s excerpts to keep generation cheap.
+  ``coveranalysis``; versions are 60-120 s excerpts to keep generation cheap
+  (the encoder trains on ~59 s crops).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Profile:
 PROFILES = {
     "demo": Profile("demo", "benchmark", 40, 300.0, 30.0),
     "benchmark": Profile("benchmark", "benchmark", 3000, 330.0, 30.0),
-    "train": Profile("train", "coveranalysis", 6000, 150.0, 60.0),
+    "train": Profile("train", "coveranalysis", 6000, 120.0, 60.0),
 }
 # demo: W_22 + this many other 13-version works; the rest are singletons
 DEMO_CLIQUES = 9

@@ -125,6 +125,43 @@ def write_performance(
                 _key_group(f, key)
 
 
+def write_performance_from_parts(
+    path: str | os.PathLike,
+    work_id: str,
+    perf_id: str,
+    parts: dict[str, os.PathLike],
+    hop: int = DEFAULT_HOP,
+    key: tuple[str, str, float] | None = None,
+) -> None:
+    """Write a single file whose datasets are copied from per-feature files.
+
+    The gzip-9 chunks are copied as they are (HDF5 direct chunk read/write),
+    so the single-files layout costs no second compression.
+
+    Args:
+        path: the single ``.h5`` file to create.
+        work_id, perf_id, hop, key: as in :func:`write_performance`.
+        parts: dataset name -> per-feature file holding it.
+    """
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w", libver="earliest") as f:
+            _root_attrs(f, work_id, perf_id, hop)
+            for name in sorted(parts):
+                with h5py.File(parts[name], "r") as src_file:
+                    src = src_file[name]
+                    ds = f.create_dataset(name, shape=src.shape, dtype=src.dtype, chunks=src.chunks,
+                                          compression="gzip", compression_opts=9, shuffle=True, fillvalue=0)
+                    grid = [range(0, n, c) for n, c in zip(src.shape, src.chunks)]
+                    for off in np.stack(np.meshgrid(*grid, indexing="ij"), -1).reshape(-1, len(grid)):
+                        mask, raw = src.id.read_direct_chunk(tuple(int(o) for o in off))
+                        ds.id.write_direct_chunk(tuple(int(o) for o in off), raw, mask)
+                _str_attr(ds, "CLASS", b"CARRAY", nullterm=True, utf8=False)
+                _str_attr(ds, "TITLE", None, nullterm=True, utf8=False)
+                _str_attr(ds, "VERSION", b"1.1", nullterm=True, utf8=False)
+            if key is not None:
+                _key_group(f, key)
+
+
 def perf_paths(root: Path, subset: str, work_id: str, perf_id: str, layout: str,
                features: tuple[str, ...]) -> list[tuple[Path, tuple[str, ...]]]:
     """Files to write for one performance: ``[(path, features in it), ...]``.
@@ -157,4 +194,4 @@ def write_metadata(root: Path, subset: str, metadata: dict[str, dict[str, dict]]
     return path
 
 
-__all__ = ["write_performance", "write_metadata", "perf_paths", "chunk_shape", "DATASET_OF_FEATURE"]
+__all__ = ["write_performance", "write_performance_from_parts", "write_metadata", "perf_paths", "chunk_shape", "DATASET_OF_FEATURE"]
