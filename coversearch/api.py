@@ -132,8 +132,15 @@ def query(
     k: int = 10,
     index_dir: str | Path = DEFAULT_INDEX_DIR,
     model: str | Path | None = None,
+    rerank: bool = False,
+    shortlist: int | None = None,
+    jobs: int = 1,
 ) -> dict:
     """The ``k`` nearest performances to an indexed id, or to a file not in the index.
+
+    With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
+    tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
+    score; the eligible items never change, only their order.
 
     Returns:
         {"query": {...}, "results": [{rank, perf_id, work_id, work_title, perf_artist,
@@ -159,11 +166,29 @@ def query(
         vec = np.asarray(bundle.vector_of(perf_id), np.float32)[None]
         qinfo = {"perf_id": perf_id, "work_id": work_col[row], "row": row}
         exclude = [row]
+        qseq = None
     else:
-        vec, qinfo = _embed_file(file, bundle, model)
+        vec, qinfo, qseq = _embed_file(file, bundle, model)
         exclude = []
-        row = None
-    scores, rows = bundle.search(vec, k, exclude_rows=exclude)
+    fused = None
+    if rerank:
+        from coversearch.rerank import rerank as rerank_rows
+
+        cfg = load_rerank_config(index_dir)
+        kk = max(k, shortlist or cfg.shortlist)
+        scores, rows = bundle.search(vec, kk, exclude_rows=exclude)
+        cache = _cache_of(bundle)
+        if qseq is None:
+            qseq = cache.sequence(perf_id)
+        cos_of = dict(zip(rows[0].tolist(), scores[0].tolist()))
+        order, fused_s = rerank_rows(rows[0], scores[0], qseq, lambda r: cache.sequence(int(r)),
+                                     weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
+        rows = order[None, :k]
+        scores = np.array([[cos_of[int(r)] for r in rows[0]]], np.float32)
+        fused = fused_s[:k]
+        qinfo["rerank"] = {"shortlist": kk, "weight": cfg.weight, "norm": cfg.norm}
+    else:
+        scores, rows = bundle.search(vec, k, exclude_rows=exclude)
     names = items.column_names
     results = []
     for rank, (s, r) in enumerate(zip(scores[0], rows[0]), start=1):
@@ -171,8 +196,43 @@ def query(
             continue
         rec = {c: items.column(c)[int(r)].as_py() for c in names if c != "path"}
         rec.update(rank=rank, row=int(r), distance=float(1.0 - s), same_work=rec["work_id"] == qinfo.get("work_id"))
+        if fused is not None:
+            rec["fused_score"] = float(fused[rank - 1])
         results.append(rec)
     return {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+
+
+RERANK_FILE = "rerank.json"
+
+
+def load_rerank_config(index_dir: str | Path):
+    """The re-rank settings tuned for an index (``rerank.json``), else the defaults."""
+    import json
+
+    from coversearch.rerank import RerankConfig
+
+    p = Path(index_dir) / RERANK_FILE
+    if not p.is_file():
+        return RerankConfig()
+    try:
+        return RerankConfig.from_dict(json.loads(p.read_text())["config"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{p}: unreadable re-rank settings ({e}); delete it or run `coversearch tune-rerank`") from None
+
+
+def _cache_of(bundle):
+    """The prepared cache an index was built from (re-rank reads sequences there, never raw files)."""
+    from coversearch.errors import IndexMismatchError
+    from coversearch.features.cache import PreparedCache
+
+    path = (bundle.manifest.extra or {}).get("cache")
+    if not path or not Path(path).is_file():
+        raise IndexMismatchError(f"{bundle.path}: its prepared cache {path} is gone; rebuild with `coversearch build-index`")
+    cache = PreparedCache(path)
+    ids = bundle.items.column("perf_id").to_pylist()
+    if cache.perf_ids != ids:
+        raise IndexMismatchError(f"{bundle.path}: prepared cache {path} changed since the index was built; rebuild the index")
+    return cache
 
 
 def _embed_file(file, bundle, model):
@@ -185,12 +245,28 @@ def _embed_file(file, bundle, model):
     bundle.check_model(info["model_hash"], net.config.dim)
     feature = bundle.manifest.feature
     c = load_chroma(file, feature)
-    vec = embed_sequences(net, [prepare(c.frames, c.hop)])
-    return vec, {"file": str(file), "perf_id": c.perf_id, "work_id": c.work_id}
+    seq = prepare(c.frames, c.hop)
+    vec = embed_sequences(net, [seq])
+    return vec, {"file": str(file), "perf_id": c.perf_id, "work_id": c.work_id}, seq
 
 
-def evaluate(index_dir: str | Path = DEFAULT_INDEX_DIR, *, k: int = 10, block: int = 1024, progress: bool = True) -> dict:
-    """All-against-all retrieval metrics of an index (each query excluded from its own list)."""
+def evaluate(
+    index_dir: str | Path = DEFAULT_INDEX_DIR,
+    *,
+    k: int = 10,
+    block: int = 1024,
+    progress: bool = True,
+    rerank: bool = False,
+    shortlist: int | None = None,
+    max_queries: int | None = None,
+    jobs: int = 1,
+) -> dict:
+    """All-against-all retrieval metrics of an index (each query excluded from its own list).
+
+    With ``rerank``, each query's cosine shortlist is re-ordered by alignment
+    and the rest of the ranking stays in cosine order; ``max_queries`` evaluates
+    a fixed, seeded sample of the queries that have a version in the index.
+    """
     import numpy as np
 
     from coversearch.evaluate.retrieval import retrieval_metrics
@@ -198,12 +274,109 @@ def evaluate(index_dir: str | Path = DEFAULT_INDEX_DIR, *, k: int = 10, block: i
 
     bundle = load_bundle(index_dir, load_index=False)
     labels = np.array(bundle.items.column("work_id").to_pylist())
-    m = retrieval_metrics(np.asarray(bundle.vectors, np.float32), labels, k=k, block=block, progress=progress)
+    vectors = np.asarray(bundle.vectors, np.float32)
+    if rerank or max_queries:
+        m = _evaluate_queries(bundle, vectors, labels, index_dir, rerank=rerank, shortlist=shortlist,
+                              max_queries=max_queries, jobs=jobs, progress=progress)
+    else:
+        m = retrieval_metrics(vectors, labels, k=k, block=block, progress=progress)
     m = {key: v for key, v in m.items() if not isinstance(v, np.ndarray)}
+    m["rerank"] = bool(rerank)
     m["index_dir"] = str(index_dir)
     m["model_hash"] = bundle.manifest.model_hash
     m["source"] = bundle.manifest.source
     return m
+
+
+def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, max_queries, jobs, progress):
+    """Metrics over a (sampled) set of queries, optionally re-ranked; all items stay candidates."""
+    import time
+
+    import numpy as np
+
+    from coversearch.evaluate.retrieval import metrics_from_scores
+
+    t0 = time.perf_counter()
+    _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    candidates = np.flatnonzero(counts[inv] >= 2)
+    if max_queries and max_queries < len(candidates):
+        candidates = np.sort(np.random.default_rng(0).choice(candidates, max_queries, replace=False))
+    cache = _cache_of(bundle) if rerank else None
+    cfg = load_rerank_config(index_dir) if rerank else None
+    kk = shortlist or (cfg.shortlist if cfg else 0)
+    from tqdm import tqdm
+
+    scores = np.empty((len(candidates), len(labels)), np.float64)
+    for i, q in enumerate(tqdm(candidates, desc="re-ranking" if rerank else "scoring", disable=not progress)):
+        cos = vectors @ vectors[q]
+        if rerank:
+            from coversearch.rerank import rerank as rerank_rows, reranked_full_scores
+
+            c = cos.astype(np.float64).copy()
+            c[q] = -np.inf
+            rows = np.lexsort((np.arange(len(c)), -c))[: min(kk, len(c) - 1)]
+            order, _ = rerank_rows(rows, cos[rows], cache.sequence(int(q)), lambda r: cache.sequence(int(r)),
+                                   weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
+            cos = reranked_full_scores(cos, order)
+        scores[i] = cos
+    m = metrics_from_scores(scores, labels[candidates], labels, query_rows=candidates)
+    m["seconds"] = time.perf_counter() - t0
+    m["seconds_per_query"] = m["seconds"] / max(1, len(candidates))
+    if rerank:
+        m["shortlist"] = int(kk)
+        m["rerank_config"] = cfg.to_dict()
+    return m
+
+
+def tune_rerank(
+    index_dir: str | Path = DEFAULT_INDEX_DIR,
+    *,
+    val_data: str | Path,
+    model: str | Path | None = None,
+    n_queries: int = 150,
+    shortlists=(50, 100, 200),
+    jobs: int = 1,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Choose the re-rank fusion weight, normalisation and shortlist size on
+    validation works (``val_data``, never the indexed set) and save them as
+    ``rerank.json`` beside the index.
+
+    The validation set is embedded with the index's model; ``n_queries``
+    seeded queries with a version in it are aligned against their largest
+    shortlist once, then the grid (weights x norms x K) is scored.
+    """
+    import numpy as np
+
+    from coversearch._io import write_json_atomic
+    from coversearch.index.bundle import load_bundle
+    from coversearch.model.checkpoint import load_checkpoint
+    from coversearch.model.embed import embed_sequences
+    from coversearch.rerank import RerankConfig, aligned_shortlists, tune
+
+    bundle = load_bundle(index_dir, load_index=False)
+    net, info = load_checkpoint(model)
+    bundle.check_model(info["model_hash"], net.config.dim)
+    if Path(val_data).resolve() == Path(bundle.manifest.source).resolve():
+        raise ConfigError("tune-rerank needs validation data other than the indexed set (--val-data)")
+    cache, _ = prepare_data(val_data, bundle.manifest.feature, progress=progress, log=log)
+    vec = embed_sequences(net, cache.sequences(), progress=progress)
+    labels = np.array(cache.work_ids)
+    _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    cand = np.flatnonzero(counts[inv] >= 2)
+    q = np.sort(np.random.default_rng(0).choice(cand, min(n_queries, len(cand)), replace=False))
+    cos = vec[q] @ vec.T
+    log(f"aligning {len(q)} validation queries x {max(shortlists)} candidates")
+    sl = aligned_shortlists(cos, q, lambda r: cache.sequence(int(r)), shortlist=max(shortlists), jobs=jobs)
+    grid = tune(sl, cos, labels, shortlist_sizes=tuple(shortlists))
+    emb_only = next(g for g in grid if g["weight"] == 0.0)
+    best = grid[0]
+    cfg = RerankConfig(shortlist=int(best["shortlist"]), weight=best["weight"], norm=best["norm"])
+    out = {"config": cfg.to_dict(), "validation": {"data": str(Path(val_data).resolve()), "n_queries": int(len(q)),
+           "best": best, "embedding_only": emb_only, "grid": grid[:20]}}
+    write_json_atomic(Path(index_dir) / RERANK_FILE, out)
+    return out
 
 
 def train(

@@ -149,3 +149,20 @@ def test_corrupt_index_file(built):
     (idx / "vectors.npy").write_bytes(b"junk")
     r = CliRunner().invoke(main, ["query", "P_1", "--index-dir", str(idx)])
     _one_line_error(r)
+
+
+def test_query_and_evaluate_with_rerank(built):
+    _, _, idx = built
+    runner = CliRunner()
+    plain = json.loads(runner.invoke(main, ["query", "P_1", "--k", "17", "--index-dir", str(idx), "--json"]).output)
+    r = runner.invoke(main, ["query", "P_1", "--k", "17", "--index-dir", str(idx), "--json", "--rerank", "--shortlist", "50"])
+    assert r.exit_code == 0, r.output
+    rr = json.loads(r.output)
+    # K larger than the index: every other item is still there, only the order may change
+    assert sorted(x["perf_id"] for x in rr["results"]) == sorted(x["perf_id"] for x in plain["results"])
+    assert all("fused_score" in x for x in rr["results"])
+    fused = [x["fused_score"] for x in rr["results"]]
+    assert fused == sorted(fused, reverse=True)
+    r = runner.invoke(main, ["evaluate", "--index-dir", str(idx), "--rerank", "--shortlist", "5", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "re-ranked shortlist 5" in r.output
