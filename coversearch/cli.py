@@ -264,6 +264,7 @@ def synth_cmd(out_dir, profile, seed, features, hop, layout, jobs, variation, n_
     feats = tuple(f.strip() for f in features.split(",") if f.strip())
     s = generate(out_dir, profile=profile, seed=seed, features=feats, hop=hop, layout=layout, jobs=jobs,
                  variation=variation, n_works=n_works, progress=not quiet, max_seconds=max_seconds)
-    click.echo(f"wrote {s['n_performances']} performances of {s['n_works']} works ({s['subset']} subset, "
+    resumed = f", {s['resumed']} already there" if s["resumed"] else ""
+    click.echo(f"wrote {s['n_performances']} performances{resumed} of {s['n_works']} works ({s['subset']} subset, "
                f"{s['variation']}) to {out_dir} in {s['seconds']:.1f} s "
                f"({s['cpu_per_performance']:.3f} CPU s/performance, {s['audio_hours']:.2f} h of audio)")

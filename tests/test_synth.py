@@ -226,3 +226,16 @@ def test_both_layout_single_files_equal_single_files_layout(tmp_path):
                 np.testing.assert_array_equal(a[n][()], b[n][()])
                 assert _ds_sig(a[n]) == _ds_sig(b[n]) and a[n].chunks == b[n].chunks
             assert _attr_sig(a) == _attr_sig(b)
+
+
+def test_rerun_resumes_and_other_options_refused(tmp_path):
+    kw = dict(profile="train", seed=2, hop=4096, n_works=2, max_seconds=8, progress=False, layout="per-feature")
+    first = generate(tmp_path, **kw)
+    meta = next((tmp_path / "da-tacos_metadata").glob("*.json")).read_bytes()
+    victim = sorted(tmp_path.rglob("*_hpcp.h5"))[0]
+    victim.unlink()  # as if interrupted before this file
+    again = generate(tmp_path, **kw)
+    assert again["resumed"] == first["n_performances"] - 1 and victim.is_file()
+    assert next((tmp_path / "da-tacos_metadata").glob("*.json")).read_bytes() == meta
+    with pytest.raises(ConfigError, match="other options"):
+        generate(tmp_path, **{**kw, "seed": 3})

@@ -8,6 +8,7 @@ Workers (``multiprocessing`` spawn context) configure essentia once each.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -28,6 +29,10 @@ from coversearch.errors import ConfigError
 LAYOUTS = ("per-feature", "single-files", "both")
 # written last: its presence means the data set is complete (api.ensure_demo_data checks it)
 MARKER = ".coversearch-synth.json"
+# written first: the options of the run, so that a rerun resumes only the same generation
+OPTIONS = ".coversearch-synth-options.json"
+# bump when a change to the generator changes its output for a given seed
+GENERATOR_VERSION = "1"
 _VAR_CODE = {"standard": 0, "wide": 1}
 _SUFFIX = ("", "", "", "", "", " (Live)", " (Acoustic)", " - Remastered", " (Live at the BBC)", " [Demo]")
 
@@ -72,12 +77,20 @@ def generate_work(task: dict) -> dict:
     feats = task["features"]
     work = compose_work(np.random.default_rng([seed, wnum]), task["work_id"])
     ex = _extractor()
-    records, audio_s, kinds = {}, 0.0, []
+    records, audio_s, kinds, skipped = {}, 0.0, [], 0
     for vi, pid in enumerate(task["perf_ids"]):
         rng = np.random.default_rng([seed, wnum, vi, _VAR_CODE.get(cfg.name, 9)])
         r_perf, r_audio, r_feat, r_meta = rng.spawn(4)
         perf = perform(work, r_perf, cfg, original=(vi == 0), max_seconds=task["max_seconds"],
                        min_seconds=task["min_seconds"])
+        targets = perf_paths(Path(task["root"]), task["subset"], task["work_id"], pid, task["layout"], feats)
+        if all(p.is_file() for p, _ in targets):
+            # resuming an interrupted run with the same options: files are written
+            # atomically and deterministically, so an existing one is final
+            records[pid] = _record(work, perf, pid, r_meta, vi == 0)
+            kinds.append(perf.kind)
+            skipped += 1
+            continue
         audio, lead = render_audio(perf, r_audio, cfg)
         audio_s += audio.size / SR
         hp, ch = ex.features(audio, hop, "hpcp" in feats, "cens" in feats)
@@ -103,26 +116,30 @@ def generate_work(task: dict) -> dict:
             write_performance(path, task["work_id"], pid, sub, hop=hop, key=key)
             if not single:
                 parts[DATASET_OF_FEATURE[fs[0]]] = path
-        orig = vi == 0
-        perf_artist = work.artist if orig or r_meta.random() < 0.1 else random_artist(r_meta)
-        year = work.year if orig else int(min(2019, work.year + r_meta.integers(0, 45)))
-        title = work.title + ("" if orig else _SUFFIX[int(r_meta.integers(len(_SUFFIX)))])
-        ms = int(round(perf.duration * 1000))
-        records[pid] = {
-            "work_title": work.title,
-            "work_artist": work.artist,
-            "perf_title": title,
-            "perf_artist": perf_artist,
-            "release_year": str(year),
-            "work_id": task["work_id"],
-            "perf_id": pid,
-            "instrumental": "Yes" if perf.instrumental else "No",
-            "perf_artist_mbid": _uuid(r_meta),
-            "mb_performances": {_uuid(r_meta): {"length": str(ms)}},
-        }
+        records[pid] = _record(work, perf, pid, r_meta, vi == 0)
         kinds.append(perf.kind)
     return {"work_id": task["work_id"], "records": records, "cpu": time.process_time() - t_cpu,
-            "audio_seconds": audio_s, "kinds": kinds}
+            "audio_seconds": audio_s, "kinds": kinds, "skipped": skipped}
+
+
+def _record(work, perf, pid: str, r_meta: np.random.Generator, orig: bool) -> dict:
+    """The metadata record of one performance, with every field of the real ones."""
+    perf_artist = work.artist if orig or r_meta.random() < 0.1 else random_artist(r_meta)
+    year = work.year if orig else int(min(2019, work.year + r_meta.integers(0, 45)))
+    title = work.title + ("" if orig else _SUFFIX[int(r_meta.integers(len(_SUFFIX)))])
+    ms = int(round(perf.duration * 1000))
+    return {
+        "work_title": work.title,
+        "work_artist": work.artist,
+        "perf_title": title,
+        "perf_artist": perf_artist,
+        "release_year": str(year),
+        "work_id": work.work_id,
+        "perf_id": pid,
+        "instrumental": "Yes" if perf.instrumental else "No",
+        "perf_artist_mbid": _uuid(r_meta),
+        "mb_performances": {_uuid(r_meta): {"length": str(ms)}},
+    }
 
 
 def _check(features, hop, layout, jobs):
@@ -161,9 +178,14 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         progress: show a tqdm progress bar on stderr.
         max_seconds: cap every version's length (tests and quick sets).
 
+    Raises:
+        ConfigError: a bad option, or ``out_dir`` holds a generation made with
+            other options (a rerun with the same options resumes it).
+
     Returns:
         Summary dict: profile, subset, variation, seed, hop, features, layout,
-        n_works, n_performances, seconds (wall), cpu_seconds,
+        n_works, n_performances, resumed (already on disk from an interrupted
+        run with the same options), generator_version, seconds (wall), cpu_seconds,
         cpu_per_performance, audio_hours, kinds (share of version kinds),
         roots (folders written), metadata (path).
     """
@@ -176,6 +198,19 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
     root.mkdir(parents=True, exist_ok=True)
     works = membership(prof, seed, n_works)
     cap = max_seconds if max_seconds is not None else prof.max_seconds
+    options = {"generator_version": GENERATOR_VERSION, "profile": profile, "seed": seed, "features": list(feats),
+               "hop": hop, "layout": layout, "n_works": len(works), "max_seconds": cap,
+               "variation": dataclasses.asdict(cfg)}
+    options = json.loads(json.dumps(options))  # tuples -> lists, as read back
+    opt_path = root / OPTIONS
+    if opt_path.is_file():
+        old = json.loads(opt_path.read_text())
+        if old != options:
+            diff = sorted(k for k in options if old.get(k) != options[k])
+            raise ConfigError(f"{root} holds a generation with other options ({', '.join(diff)}); "
+                              f"use an empty folder or the same options to resume")
+    else:
+        write_bytes_atomic(opt_path, (json.dumps(options, indent=2) + "\n").encode())
     tasks = [dict(work_id=w, perf_ids=p, seed=seed, hop=hop, features=feats, layout=layout,
                   subset=prof.subset, root=str(root), variation=cfg, max_seconds=cap,
                   min_seconds=min(prof.min_seconds, cap) if cap else prof.min_seconds)
@@ -218,8 +253,9 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
     summary = {
         "profile": profile, "subset": prof.subset, "variation": cfg.name, "seed": seed, "hop": hop,
         "features": list(feats), "layout": layout, "jobs": jobs, "n_works": len(works),
-        "n_performances": n_perf, "seconds": round(time.time() - t0, 2), "cpu_seconds": round(cpu, 2),
-        "cpu_per_performance": round(cpu / max(1, n_perf), 4),
+        "n_performances": n_perf, "resumed": sum(r["skipped"] for r in results.values()),
+        "generator_version": GENERATOR_VERSION, "seconds": round(time.time() - t0, 2), "cpu_seconds": round(cpu, 2),
+        "cpu_per_performance": round(cpu / max(1, n_perf - sum(r["skipped"] for r in results.values())), 4),
         "audio_hours": round(sum(r["audio_seconds"] for r in results.values()) / 3600, 3),
         "kinds": {k: round(v / max(1, n_perf), 3) for k, v in sorted(kinds.items())},
         "roots": roots, "metadata": str(meta_path),
