@@ -48,7 +48,14 @@ class VariationConfig:
         melody_rest_prob: per-section probability the melody is absent.
         melody_gain_db: (low, high) melody level relative to the accompaniment.
         drums_prob: probability of a drum kit.
-        snr_db: (low, high) recording-noise SNR.
+        fills_prob / fill_density: probability of a fill/riff/solo instrument,
+            and the share of chords it plays over (solos fill melody-less sections).
+        snr_db: (low, high) recording-noise SNR (dB, broadband, non-stationary).
+            Low on purpose: it stands for everything a note model lacks
+            (consonants, breath, cymbals, room, dense mixes); at 3-20 dB the
+            frame-to-frame statistics of HPCP (lag-1/lag-8 autocorrelation,
+            how often the strongest bin changes) approach those of the real
+            sample file, which a clean synth does not.
         reverb_prob / rt60_range: reverb probability and decay time (s).
         timbres / patterns / reharm_kinds: the pools drawn from.
     """
@@ -73,7 +80,9 @@ class VariationConfig:
     melody_rest_prob: float = 0.1
     melody_gain_db: tuple[float, float] = (-9.0, 4.0)
     drums_prob: float = 0.7
-    snr_db: tuple[float, float] = (8.0, 35.0)
+    fills_prob: float = 0.6
+    fill_density: tuple[float, float] = (0.1, 0.5)
+    snr_db: tuple[float, float] = (3.0, 20.0)
     reverb_prob: float = 0.6
     rt60_range: tuple[float, float] = (0.2, 1.6)
     timbres: tuple[str, ...] = STANDARD_TIMBRES
@@ -104,7 +113,9 @@ VARIATIONS: dict[str, VariationConfig] = {
         melody_rest_prob=0.2,
         melody_gain_db=(-14.0, 4.0),
         drums_prob=0.8,
-        snr_db=(3.0, 30.0),
+        fills_prob=0.8,
+        fill_density=(0.2, 0.7),
+        snr_db=(0.0, 15.0),
         reverb_prob=0.8,
         rt60_range=(0.4, 3.0),
         timbres=STANDARD_TIMBRES + WIDE_EXTRA_TIMBRES,

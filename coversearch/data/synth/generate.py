@@ -32,7 +32,7 @@ MARKER = ".coversearch-synth.json"
 # written first: the options of the run, so that a rerun resumes only the same generation
 OPTIONS = ".coversearch-synth-options.json"
 # bump when a change to the generator changes its output for a given seed
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 _VAR_CODE = {"standard": 0, "wide": 1}
 _SUFFIX = ("", "", "", "", "", " (Live)", " (Acoustic)", " - Remastered", " (Live at the BBC)", " [Demo]")
 

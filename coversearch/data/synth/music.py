@@ -580,6 +580,17 @@ def perform(work: Work, rng: np.random.Generator, cfg: VariationConfig, *, origi
     instruments = [mel_t, comp_t] + ([comp2_t] if comp2_t else []) + [bass_t]
     i_comp2 = 2 if comp2_t else None
     i_bass = len(instruments) - 1
+    # fills / riffs / solos: pitched lines that belong to the arrangement, not the
+    # work (real arrangements are full of them; they make HPCP frames busier)
+    i_fill = None
+    fill_density = 0.0
+    if rng.random() < cfg.fills_prob:
+        pool = [t for t in cfg.timbres if not t.startswith("voice") and t not in ("pad", "choir")]
+        instruments.append(str(rng.choice(pool)))
+        i_fill = len(instruments) - 1
+        fill_density = float(rng.uniform(*cfg.fill_density))
+    scale_abs = [(key + d) % 12 for d in SCALES[mode]]
+    fill_center = int(rng.integers(60, 80))
     patterns = list(cfg.patterns)
     pattern = str(rng.choice(patterns))
     pattern_b = str(rng.choice(patterns)) if rng.random() < 0.5 else pattern  # chorus pattern
@@ -623,6 +634,9 @@ def perform(work: Work, rng: np.random.Generator, cfg: VariationConfig, *, origi
                 _comp(add, "sustain", cb, b, _voicing(rng, ordered, root_pc, "close", center + 7), meter, i_comp2, rng, vel=0.35)
             nxt_root = (key + chords[(ci + 1) % len(chords)][0]) % 12
             _bass(add, bass_style, cb, b, root_pc, nxt_root, ordered, meter, i_bass, rng)
+            solo = not mel and skind in ("verse", "chorus", "bridge")
+            if i_fill is not None and rng.random() < (0.9 if solo else fill_density):
+                _fill(add, cb, b, scale_abs, pcs, fill_center, i_fill, rng, full=solo)
             cb += b
         if drums:
             _drums(dr, drum_style, b0, cb, meter, beat2t, sw, rng)
@@ -723,6 +737,23 @@ def _comp(add, pat, b0, b, notes, meter, inst, rng, vel=0.5):
     else:
         for x in notes:
             add(b0, b, x, vel, inst)
+
+
+def _fill(add, b0, b, scale_pcs, chord_pcs, center, inst, rng, full=False):
+    """A scale run (eighths or sixteenths) over a chord: a fill, a riff or a solo."""
+    step = float(rng.choice([0.25, 0.5, 0.5, 1 / 3]))
+    t = 0.0 if full else float(np.floor(rng.uniform(0, b / 2) / step) * step)
+    p = center + int(rng.integers(-5, 6))
+    while t < b - 1e-6:
+        if rng.random() < 0.85:
+            if t % 1.0 == 0 and rng.random() < 0.6:
+                cands = [x for x in range(p - 5, p + 6) if x % 12 in chord_pcs]
+            else:
+                cands = [x for x in range(p - 3, p + 4) if x % 12 in scale_pcs and x != p]
+            cands = [x for x in cands if center - 12 <= x <= center + 12] or [center]
+            p = int(cands[int(rng.integers(len(cands)))])
+            add(b0 + t, step * 0.9, p, float(rng.uniform(0.25, 0.5)), inst)
+        t += step
 
 
 def _bass(add, style, b0, b, root_pc, nxt_pc, pcs, meter, inst, rng):
