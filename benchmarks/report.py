@@ -37,6 +37,15 @@ def verdict(ok) -> str:
 def render() -> str:
     out = []
     docs = {n: load(n) for n in ("ingest", "embed", "query", "eval", "scale", "run_all")}
+    # a separate large-size run (bench_scale.py --sizes 10000000 --name scale-10m) joins the table
+    extra, _ = load("scale-10m")
+    if extra and docs["scale"][0]:
+        merged = dict(docs["scale"][0])
+        have = {r["n"] for r in merged["rows"]}
+        for key in ("rows", "recommendation"):
+            merged[key] = merged[key] + [r for r in extra[key] if r["n"] not in have]
+        merged["notes"] = merged.get("notes", []) + extra.get("notes", [])
+        docs["scale"] = (merged, docs["scale"][1])
     first = next((d for d, _ in docs.values() if d), None)
     if first is None:
         return "(no results yet: run `python benchmarks/run_all.py`)"
@@ -45,9 +54,19 @@ def render() -> str:
                f"{', '.join(f'{k} {v}' for k, v in m['versions'].items())}. "
                "Shared with other jobs while measured: load averages at each script's start are in its JSON.")
     ra, lab = docs["run_all"]
-    if ra:
-        out.append(f"Last `run_all.py{' --quick' if 'quick' in lab else ''}`: {ra['wall_seconds'] / 60:.1f} min "
-                   f"on {ra['date'][:10]}{lab}.")
+    if ra and not lab:
+        out.append(f"Last full `run_all.py`: {ra['wall_seconds'] / 60:.1f} min on {ra['date'][:10]}.")
+    else:
+        parts = [(n, d) for n, (d, lb) in docs.items() if d and not lb and n != "run_all"]
+        if extra:
+            parts.append(("scale-10m", extra))
+        total = sum(d.get("wall_seconds") or 0 for _, d in parts)
+        out.append(f"Full run, scripts run one by one: {total / 60:.1f} min in all ("
+                   + ", ".join(f"{n} {(d.get('wall_seconds') or 0) / 60:.1f}" for n, d in parts) + " min).")
+    qdoc = RESULTS / "run_all.quick.json"
+    if qdoc.is_file():
+        q = json.loads(qdoc.read_text())
+        out.append(f"Last `run_all.py --quick`: {q['wall_seconds'] / 60:.1f} min on {q['date'][:10]}.")
 
     rows = []
     d, lab = docs["ingest"]
