@@ -92,7 +92,6 @@ _SYL = ("la", "mo", "ri", "ven", "ta", "sol", "mar", "do", "ke", "lu", "na", "be
 _WORDS = ("Love", "Night", "River", "Heart", "Blue", "Road", "Summer", "Rain", "Fire", "Dream",
           "Moon", "Home", "Dance", "Gold", "Shadow", "Train", "Wind", "Angel", "Morning", "Lonely",
           "Sweet", "City", "Ocean", "Little", "Wild", "Time", "Stars", "Song", "Baby", "Street")
-_SUFFIX = ("", "", "", "", " (Live)", " (Acoustic)", " - Remastered", " (Demo)", " (Version)")
 
 
 @dataclass
@@ -465,12 +464,9 @@ def perform(work: Work, rng: np.random.Generator, cfg: VariationConfig, *, origi
     transpose = 0 if (original or rng.random() < cfg.keep_key_prob) else int(rng.integers(1, 12))
     lo, hi = cfg.tempo_range
     tfac = 1.0 if original else float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-    if work.idiom == "jazz" or rng.random() < 0.15:
-        tfac *= 1.0
     tempo = work.tempo * tfac
     meter = work.meter
     key = (work.key + transpose) % 12
-    # minor/major swap happens in real covers, rarely
     mode = work.mode
 
     # ---- structure

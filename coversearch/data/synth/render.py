@@ -373,7 +373,6 @@ def crema_like(perf: Performance, lead: float, n_frames: int, hop: int, rng: np.
     n_nat = int(np.ceil(n_frames * hop / 4096)) + 2
     t = np.arange(n_nat) * native - lead
     logits = rng.normal(-4.0, 0.9, (n_nat, 12))
-    starts = np.array([c[0] for c in perf.chords]) if perf.chords else np.zeros(0)
     for (t0, t1, pcs) in perf.chords:
         sel = (t >= t0) & (t < t1)
         if not sel.any():
@@ -391,7 +390,6 @@ def crema_like(perf: Performance, lead: float, n_frames: int, hop: int, rng: np.
     k = np.array([0.25, 0.5, 0.25])
     logits = np.stack([np.convolve(logits[:, j], k, mode="same") for j in range(12)], axis=1)
     post = 1 / (1 + np.exp(-logits))
-    del starts
     if hop < 4096:
         rep = 4096 // hop
         out = np.repeat(post, rep, axis=0)[:n_frames]

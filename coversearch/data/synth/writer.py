@@ -21,7 +21,7 @@ import numpy as np
 import json
 
 from coversearch._io import atomic_path, write_bytes_atomic
-from coversearch.config import DATASET_OF_FEATURE, DEFAULT_HOP
+from coversearch.config import DEFAULT_HOP
 
 # PyTables sizes CARRAY chunks to about 64 KiB (checked on the real files:
 # hpcp (15227, 12) float32 -> (1365, 12); chroma_cens float64 -> (682, 12);
@@ -194,4 +194,4 @@ def write_metadata(root: Path, subset: str, metadata: dict[str, dict[str, dict]]
     return path
 
 
-__all__ = ["write_performance", "write_performance_from_parts", "write_metadata", "perf_paths", "chunk_shape", "DATASET_OF_FEATURE"]
+__all__ = ["write_performance", "write_performance_from_parts", "write_metadata", "perf_paths", "chunk_shape"]
