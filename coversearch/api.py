@@ -389,10 +389,11 @@ def train(
     train_config=None,
     jobs: int = 2,
     skip_bad: bool = False,
+    init_from: str | Path | None = None,
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Train an encoder on the data under ``data`` and save it to ``out``."""
+    """Train (or, with ``init_from``, fine-tune) an encoder on the data under ``data``; save it to ``out``."""
     from coversearch.evaluate.retrieval import retrieval_metrics
     from coversearch.model.config import EncoderConfig, TrainConfig
     from coversearch.model.train import train as train_loop
@@ -407,6 +408,7 @@ def train(
         train_config=train_config,
         metric_fn=lambda v, y: retrieval_metrics(v, y),
         source=str(Path(data).resolve()),
+        init_from=init_from,
         progress=progress,
         log=log,
     )

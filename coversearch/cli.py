@@ -218,10 +218,12 @@ def tune_rerank_cmd(index_dir, val_data, model, queries, jobs, quiet):
 @click.option("--works-per-batch", type=int, default=16, show_default=True)
 @click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared cache.")
 @click.option("--threads", type=int, default=2, show_default=True, help="torch threads.")
-@click.option("--skip-bad", is_flag=True)
+@click.option("--init", "init_from", type=click.Path(dir_okay=False), default=None,
+              help="Fine-tune this checkpoint (e.g. the shipped encoder) instead of starting from scratch.")
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
 @click.option("--quiet", is_flag=True)
 @_reports_errors
-def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, skip_bad, quiet):
+def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, init_from, skip_bad, quiet):
     """Train the encoder on CPU; keep the epoch with the best validation MAP.
 
     Validation works are held out of training (8% of the multi-version works,
@@ -234,7 +236,7 @@ def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per
         data, out, feature=feature, subset=subset,
         encoder_config=EncoderConfig(dim=int(dim), feature=feature),
         train_config=TrainConfig(loss=loss, epochs=epochs, seed=seed, lr=lr, works_per_batch=works_per_batch, threads=threads),
-        jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err,
+        jobs=jobs, skip_bad=skip_bad, init_from=init_from, progress=not quiet, log=_echo_err,
     )
     b = rec["best"]
     click.echo(f"saved {out} (model {rec['model_hash']}): best epoch {b['epoch']}, validation MAP {b.get('val_map', float('nan')):.4f}")

@@ -1,6 +1,11 @@
 """End to end on a small synthetic set: synth -> short training -> build-index ->
 query -> evaluate, all through the CLI, with retrieval far above chance on
-works the encoder never trained on."""
+works the encoder never trained on.
+
+The short training fine-tunes the shipped encoder (two epochs on 60 new
+works): training an encoder from scratch to a useful level takes tens of CPU
+minutes, which belongs in scripts/train_shipped.sh, not in the test suite.
+"""
 
 import json
 
@@ -28,12 +33,16 @@ def sets(tmp_path_factory):
 def test_synth_train_index_query_evaluate(sets):
     runner = CliRunner()
     model = sets / "m.pt"
-    r = runner.invoke(main, ["train", "--data", str(sets / "train"), "--out", str(model), "--epochs", "4",
-                             "--works-per-batch", "8", "--quiet", "--jobs", "1"])
+    from coversearch.model.checkpoint import default_model_path, model_hash
+
+    shipped = default_model_path()
+    r = runner.invoke(main, ["train", "--data", str(sets / "train"), "--out", str(model), "--epochs", "2",
+                             "--works-per-batch", "8", "--quiet", "--jobs", "1", "--init", str(shipped)])
     assert r.exit_code == 0, r.output
     record = json.loads(model.with_suffix(".json").read_text())
-    assert len(record["history"]) == 4 and record["n_val_works"] >= 2
-    assert record["encoder_config"]["dim"] == 128 and record["train_config"]["epochs"] == 4
+    assert len(record["history"]) == 2 and record["n_val_works"] >= 2
+    assert record["init_from"] == model_hash(shipped)
+    assert record["encoder_config"]["dim"] == 128 and record["train_config"]["epochs"] == 2
 
     idx = sets / "idx"
     r = runner.invoke(main, ["build-index", "--data", str(sets / "test"), "--model", str(model),
@@ -49,12 +58,10 @@ def test_synth_train_index_query_evaluate(sets):
     assert r.exit_code == 0, r.output
     m = json.loads(out.read_text())
     # demo structure: 10 works x 13 versions + 30 singletons among 160 items;
-    # chance AP for a query is about 12/159 = 0.075
-    n_items = m["n_items"]
-    chance = 12 / (n_items - 1)
-    assert m["n_queries"] == 130
-    assert m["map"] > 3 * chance, m
-    assert m["mr1"] < 10, m
+    # a random ranking gives MAP about 0.1 and MR1 about 12
+    assert m["n_items"] == 160 and m["n_queries"] == 130
+    assert m["map"] > 0.4, m
+    assert m["mr1"] < 4, m
 
 
 def test_generated_set_readable_by_reader(sets):

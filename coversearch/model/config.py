@@ -17,15 +17,20 @@ class EncoderConfig:
         kernel: its temporal width in prepared frames (0.232 s each).
         hidden: channels of the temporal layers.
         n_temporal: temporal conv layers after the pitch max-pool.
+        pitch_pool: ``late`` keeps the 12 rotations apart through every layer
+            and the time pooling, and takes the max over rotations at the end
+            (relative pitch is kept across the whole song); ``early`` pools
+            over rotations right after the first layer (MOVE's choice).
         feature: the chroma feature it was trained on.
         hop: the prepared hop it expects (samples at 44.1 kHz).
     """
 
     dim: int = 128
-    channels: int = 64
+    channels: int = 32
     kernel: int = 15
-    hidden: int = 128
+    hidden: int = 64
     n_temporal: int = 3
+    pitch_pool: str = "late"
     feature: str = "hpcp"
     hop: int = 10240
 

@@ -50,6 +50,7 @@ def train(
     train_config: TrainConfig = TrainConfig(),
     metric_fn: Callable[[np.ndarray, np.ndarray], dict],
     source: str = "",
+    init_from: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
@@ -61,6 +62,8 @@ def train(
         encoder_config, train_config: the run's configs (stored in the checkpoint).
         metric_fn: ``(vectors (N, D), labels (N,)) -> {"map", "mr1", ...}``.
         source: description of the training data, stored in the record.
+        init_from: a checkpoint to fine-tune (its stored encoder config wins
+            over ``encoder_config``).
         progress: tqdm bar per epoch.
         log: where per-epoch lines go.
 
@@ -81,7 +84,13 @@ def train(
             f"only {n_multi} training works with >= 2 versions in {cache.path}; need at least "
             f"{tc.works_per_batch} (works per batch)"
         )
-    model = Encoder(encoder_config)
+    if init_from:
+        from coversearch.model.checkpoint import load_checkpoint
+
+        model, init_info = load_checkpoint(init_from)
+        encoder_config = model.config
+    else:
+        model, init_info = Encoder(encoder_config), None
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     steps_per_epoch = n_multi // tc.works_per_batch
     total = steps_per_epoch * tc.epochs
@@ -101,6 +110,7 @@ def train(
         "n_train_works": n_multi,
         "n_val_items": len(val_rows),
         "n_val_works": len(set(val_labels.tolist())),
+        "init_from": init_info["model_hash"] if init_info else None,
     }
     log(
         f"training on {len(train_rows)} performances of {n_multi} multi-version works; "
