@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
-N_WORKS=${N_WORKS:-3500}
+N_WORKS=${N_WORKS:-2516}
 EPOCHS=${EPOCHS:-14}
 OUT=${OUT:-models/encoder.pt}
 DATA=${DATA:-data/train-s1}
