@@ -209,6 +209,8 @@ def tune_rerank_cmd(index_dir, val_data, model, queries, jobs, quiet):
               help="Checkpoint to write (a .json record with config and history goes beside it).")
 @click.option("--epochs", type=int, default=12, show_default=True)
 @click.option("--dim", type=click.Choice(["64", "128"]), default="128", show_default=True, help="Embedding size.")
+@click.option("--channels", type=int, default=32, show_default=True, help="Filters of the pitch-circular first layer.")
+@click.option("--hidden", type=int, default=64, show_default=True, help="Channels of the temporal layers.")
 @click.option("--loss", type=click.Choice(["supcon", "triplet", "ms"]), default="supcon", show_default=True,
               help="supcon = supervised contrastive; triplet = batch-hard online mining (MOVE); ms = multi-similarity.")
 @click.option("--feature", type=click.Choice(["hpcp", "crema", "cens"]), default="hpcp", show_default=True)
@@ -223,7 +225,7 @@ def tune_rerank_cmd(index_dir, val_data, model, queries, jobs, quiet):
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
 @click.option("--quiet", is_flag=True)
 @_reports_errors
-def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, init_from, skip_bad, quiet):
+def train_cmd(data, out, epochs, dim, channels, hidden, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, init_from, skip_bad, quiet):
     """Train the encoder on CPU; keep the epoch with the best validation MAP.
 
     Validation works are held out of training (8% of the multi-version works,
@@ -234,7 +236,7 @@ def train_cmd(data, out, epochs, dim, loss, feature, subset, seed, lr, works_per
 
     rec = api.train(
         data, out, feature=feature, subset=subset,
-        encoder_config=EncoderConfig(dim=int(dim), feature=feature),
+        encoder_config=EncoderConfig(dim=int(dim), channels=channels, hidden=hidden, feature=feature),
         train_config=TrainConfig(loss=loss, epochs=epochs, seed=seed, lr=lr, works_per_batch=works_per_batch, threads=threads),
         jobs=jobs, skip_bad=skip_bad, init_from=init_from, progress=not quiet, log=_echo_err,
     )
