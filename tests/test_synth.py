@@ -239,3 +239,21 @@ def test_rerun_resumes_and_other_options_refused(tmp_path):
     assert next((tmp_path / "da-tacos_metadata").glob("*.json")).read_bytes() == meta
     with pytest.raises(ConfigError, match="other options"):
         generate(tmp_path, **{**kw, "seed": 3})
+
+
+def test_bin_conventions_hpcp_a_cens_c():
+    """HPCP bin 0 is A (reference 440 Hz), CENS/crema bin 0 is C, as in the real files."""
+    from coversearch.data.synth.music import Performance
+    from coversearch.data.synth.render import SR, Extractor, cens, crema_like
+
+    t = np.arange(SR * 2) / SR
+    tone = (np.sin(2 * np.pi * 440.0 * t) + 0.5 * np.sin(2 * np.pi * 880.0 * t)).astype(np.float32)
+    hp, ch = Extractor().features(tone, 4096, True, True)
+    assert np.bincount(hp[2:-2].argmax(axis=1)).argmax() == 0  # A
+    assert cens(ch, 4096)[2:-2].mean(axis=0).argmax() == 9  # A in a C-based chroma
+    perf = Performance(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), [], [],
+                       [(float(i), i + 1.0, (0, 4, 7)) for i in range(20)], 20.0, ("C", "major", 0.9),
+                       "faithful", False)
+    cr = crema_like(perf, 0.0, 200, 4096, np.random.default_rng(0))
+    # C major chords -> C, E, G (a recogniser confuses a few of them, as CREMA does)
+    assert set(np.argsort(cr.mean(axis=0))[-3:]) == {0, 4, 7}
