@@ -190,7 +190,7 @@ def bench_size(n: int, args, rows: list[dict], notes: list[str]) -> None:
     ref_every = 4 if n < 5_000_000 else 20  # interleaved flat queries per ANN query
     print(f"  flat p50 {flat_p50} ms, {flat_qps:.0f} q/s batched", flush=True)
 
-    kinds = ["hnsw", "ivfpq"] if n < 5_000_000 else ["ivfpq"]
+    kinds = [k for k in (["hnsw", "ivfpq"] if n < 5_000_000 else ["ivfpq"]) if k in args.kinds]
     if n >= 5_000_000:
         notes.append(f"n={n:,}: HNSW not built (auto picks {auto.kind}; the 1M build rate x10 is far past this run's budget)")
     for kind in kinds:
@@ -216,7 +216,7 @@ def bench_size(n: int, args, rows: list[dict], notes: list[str]) -> None:
                 hn.efSearch = ef
                 ids, qps = batched(lambda q: index.search(q, K)[1], queries)
                 lat = single_latency(index, queries, args.latency_queries, ref=flat, ref_every=ref_every)
-                rows.append({**common, "setting": f"efSearch={ef}", "auto": ef == spec.params["efSearch"], **lat,
+                rows.append({**common, "setting": f"efC={built.params['efConstruction']} efSearch={ef}", "auto": ef == spec.params["efSearch"], **lat,
                              "batched_qps": round(qps, 1), "recall_at_10": round(recall(ids, truth), 4),
                              "same_work_recall": round(same_work_recall(ids, truth, labels, qlab), 4)})
         else:
@@ -277,6 +277,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--hnsw-ef-construction", type=int, default=64, help="at n >= 1M; 0 = the spec's")
     ap.add_argument("--spread", type=float, default=0.93, help="version noise (see _common.ClusteredStream)")
     ap.add_argument("--spectrum", type=float, default=1.0, help="variance power law; 0 = isotropic")
+    ap.add_argument("--kinds", default="hnsw,ivfpq", help="approximate kinds to build (flat always)")
     ap.add_argument("--name", default="scale", help="result name (results/<name>.json)")
     ap.add_argument("--quick", action="store_true", help="100k only, fewer queries and settings")
     args = ap.parse_args(argv)
@@ -285,6 +286,7 @@ def main(argv=None) -> dict:
             args.sizes = "100000"
         args.queries, args.latency_queries = 300, 100
         args.ef_search, args.nprobe = "32,128", "16,64"
+    args.kinds = args.kinds.split(",")
     args.ef_search = [int(x) for x in args.ef_search.split(",")]
     args.nprobe = [int(x) for x in args.nprobe.split(",")]
     sizes = [int(x) for x in args.sizes.split(",")]
