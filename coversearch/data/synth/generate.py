@@ -158,7 +158,7 @@ def _check(features, hop, layout, jobs):
 
 def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
              features=("hpcp", "crema", "cens"), hop: int = 512, layout: str = "both", jobs: int = 1,
-             variation: str = "standard", n_works: int | None = None, progress: bool = True,
+             variation: str | VariationConfig = "standard", n_works: int | None = None, progress: bool = True,
              max_seconds: float | None = None) -> dict:
     """Generate a synthetic Da-TACOS data set under ``out_dir``.
 
@@ -173,7 +173,9 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
             hops are recorded in the root attribute ``hop_length``.
         layout: per-feature, single-files or both.
         jobs: worker processes (results do not depend on it).
-        variation: standard (training setting) or wide (held-out setting).
+        variation: standard (training setting) or wide (held-out setting), or
+            a ``VariationConfig`` (ablations: its ``name`` picks the random
+            streams, so a modified ``standard`` is paired with ``standard``).
         n_works: override the profile's number of works.
         progress: show a tqdm progress bar on stderr.
         max_seconds: cap every version's length (tests and quick sets).
