@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the shipped encoder (coversearch/resources/encoder.pt + .json):
 # generate the synthetic training set (train profile, seed 1, works disjoint
-# from the benchmark ids), then train on it. Seeds are fixed, so the data is
-# identical; the weights are identical up to torch's CPU nondeterminism.
+# from the benchmark ids), then train on it. Seeds are fixed, so with one
+# generator version the data is identical and the weights identical up to
+# torch's CPU nondeterminism. NOTE: the shipped encoder (1cc1716364a60ad3) was
+# trained on data from generator commit dbae197 (before generator_version 2);
+# today's generator gives different training data (see README, Results).
 #   bash scripts/train_shipped.sh            # writes models/encoder.pt
 #   OUT=coversearch/resources/encoder.pt bash scripts/train_shipped.sh
 set -euo pipefail
