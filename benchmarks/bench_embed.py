@@ -31,13 +31,29 @@ from _common import DATA, Timer, table, write_result  # noqa: E402
 N_FULL = 15_000
 
 
-def load_model():
-    """(model, description): the shipped encoder, or a random one of its shape."""
+def load_model(overrides: str = ""):
+    """(model, description): the shipped encoder, or a random one of its shape.
+
+    ``overrides`` (``"pitch_pool=early,channels=64"``) builds a randomly
+    initialised encoder of the shipped config with those fields changed, to
+    measure what an architecture choice costs (speed does not depend on weights).
+    """
     from coversearch.errors import ConfigError
     from coversearch.model.checkpoint import load_checkpoint
 
     try:
         model, info = load_checkpoint(None)
+        if overrides:
+            from dataclasses import fields, replace
+
+            from coversearch.model.encoder import Encoder
+
+            types = {f.name: f.type for f in fields(info["config"])}
+            kv = dict(item.split("=", 1) for item in overrides.split(","))
+            cast = {k: (int(v) if types.get(k) in (int, "int") else v) for k, v in kv.items()}
+            model = Encoder(replace(info["config"], **cast)).eval()
+            return model, {"model": f"random-init, shipped config with {overrides}",
+                           "config": model.config.to_dict()}
         return model, {"model": "shipped", "model_hash": info["model_hash"], "config": info["config"].to_dict()}
     except ConfigError:
         from coversearch.model.config import EncoderConfig
@@ -89,6 +105,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--n", type=int, default=512, help="sequences embedded per configuration")
     ap.add_argument("--batch-sizes", default="8,32,64,128")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--arch", default="", help="random-init variant of the shipped config, e.g. pitch_pool=early")
+    ap.add_argument("--name", default="embed", help="result name (results/<name>.json)")
     ap.add_argument("--quick", action="store_true", help="n=128, batch sizes 32 and 64")
     ap.add_argument("--root", type=Path, default=None,
                     help="real-size Da-TACOS root; default: the ingest benchmark's largest data set")
@@ -103,7 +121,7 @@ def main(argv=None) -> dict:
     from coversearch.model.embed import embed_sequences
 
     t_all = time.perf_counter()
-    model, minfo = load_model()
+    model, minfo = load_model(args.arch)
     seqs, sinfo = load_sequences(args.n, args.root)
     rows = []
     for threads in [int(x) for x in args.threads.split(",")]:
@@ -134,7 +152,7 @@ def main(argv=None) -> dict:
     print(table(prof, title="\nTop operators, best configuration (self CPU time, one batch)"))
     print(f"\nfull benchmark: est. {best['est_15k_s']:.0f} s at batch {best['batch_size']}, {best['threads']} threads "
           f"({best_idle:.0f} s from CPU time on idle cores; target < 120 s: {'met' if summary['target_met'] else 'MISSED'})")
-    write_result("embed", {"model": minfo, "sequences": sinfo, "rows": rows, "op_profile": prof, "summary": summary},
+    write_result(args.name, {"model": minfo, "sequences": sinfo, "rows": rows, "op_profile": prof, "summary": summary},
                  args=vars(args) | {"root": str(args.root)}, seconds=time.perf_counter() - t_all)
     return summary
 
