@@ -77,7 +77,8 @@ def render() -> str:
         parts = [(n, d) for n, (d, lb) in docs.items() if d and not lb and n != "run_all"]
         parts += [(e["benchmark"], e) for e in extras]
         total = sum(d.get("wall_seconds") or 0 for _, d in parts)
-        out.append(f"Full run, scripts run one by one: {total / 60:.1f} min in all ("
+        out.append(f"Full run as separate script runs (the last of each; no single uninterrupted "
+                   f"`run_all.py` yet): {total / 60:.1f} min in all ("
                    + ", ".join(f"{n} {(d.get('wall_seconds') or 0) / 60:.1f}" for n, d in parts) + " min).")
     qdoc = RESULTS / "run_all.quick.json"
     if qdoc.is_file():
