@@ -61,7 +61,7 @@ def build_index(
     subset: str | None = None,
     jobs: int = 2,
     skip_bad: bool = False,
-    batch_size: int = 16,
+    batch_size: int = 8,
     progress: bool = True,
     log=print,
 ) -> dict:

@@ -139,12 +139,22 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         scores (Q, k) float32 cosines, descending; ids (Q, k) int64 rows,
         -1 where fewer than k results exist.
     """
-    _faiss()
     q = _as_matrix(queries, "queries")
     if q.shape[1] != index.d:
         raise IndexMismatchError(f"query dim {q.shape[1]} != index dim {index.d}")
     k = max(1, min(int(k), int(index.ntotal)))
-    dist, ids = index.search(q, k)
+    faiss = _faiss()
+    if q.shape[0] < 16:
+        # one query cannot use a second OpenMP thread, but waits for it when
+        # that core is busy (p50 0.11 ms on 1 thread vs 6.8 ms at load 2)
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            dist, ids = index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(before)
+    else:
+        dist, ids = index.search(q, k)
     if is_l2(index):
         dist = 1.0 - dist / 2.0
     return dist.astype(np.float32), ids.astype(np.int64)

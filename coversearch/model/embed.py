@@ -13,7 +13,7 @@ def embed_sequences(
     model: Encoder,
     seqs: list[np.ndarray],
     *,
-    batch_size: int = 16,
+    batch_size: int = 8,
     threads: int | None = None,
     progress: bool = False,
     max_frames: int = 4000,
