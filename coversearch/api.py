@@ -288,13 +288,15 @@ def evaluate(
     return m
 
 
-def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, max_queries, jobs, progress):
-    """Metrics over a (sampled) set of queries, optionally re-ranked; all items stay candidates."""
+def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, max_queries, jobs, progress,
+                      block: int = 256):
+    """Metrics over a (sampled) set of queries, optionally re-ranked; all items stay
+    candidates. Scores are ranked a block of queries at a time (memory O(block * N))."""
     import time
 
     import numpy as np
 
-    from coversearch.evaluate.retrieval import metrics_from_scores
+    from coversearch.evaluate.retrieval import metrics_from_scores, summarise
 
     t0 = time.perf_counter()
     _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -306,21 +308,28 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
     kk = shortlist or (cfg.shortlist if cfg else 0)
     from tqdm import tqdm
 
-    scores = np.empty((len(candidates), len(labels)), np.float64)
-    for i, q in enumerate(tqdm(candidates, desc="re-ranking" if rerank else "scoring", disable=not progress)):
-        cos = vectors @ vectors[q]
-        if rerank:
-            from coversearch.rerank import rerank as rerank_rows, reranked_full_scores
+    from coversearch.rerank import cosine_shortlist, rerank as rerank_rows, reranked_full_scores
 
-            c = cos.astype(np.float64).copy()
-            c[q] = -np.inf
-            rows = np.lexsort((np.arange(len(c)), -c))[: min(kk, len(c) - 1)]
-            order, _ = rerank_rows(rows, cos[rows], cache.sequence(int(q)), lambda r: cache.sequence(int(r)),
-                                   weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
-            cos = reranked_full_scores(cos, order)
-        scores[i] = cos
-    m = metrics_from_scores(scores, labels[candidates], labels, query_rows=candidates)
-    m["seconds"] = time.perf_counter() - t0
+    bar = tqdm(total=len(candidates), desc="re-ranking" if rerank else "scoring", disable=not progress)
+    parts = []
+    for start in range(0, len(candidates), block):
+        rows_q = candidates[start : start + block]
+        scores = (vectors[rows_q] @ vectors.T).astype(np.float64)  # (B, N)
+        if rerank:
+            for i, q in enumerate(rows_q):
+                short = cosine_shortlist(scores[i], int(q), kk)
+                order, _ = rerank_rows(short, scores[i, short], cache.sequence(int(q)),
+                                       lambda r: cache.sequence(int(r)),
+                                       weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
+                scores[i] = reranked_full_scores(scores[i], order)
+                bar.update(1)
+        else:
+            bar.update(len(rows_q))
+        parts.append(metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True)["per_query"])
+    bar.close()
+    per_query = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else \
+        {key: np.zeros(0) for key in ("ap", "r1", "p_at_k", "p_at_10", "n_rel")}
+    m = summarise(per_query, n_items=len(labels), seconds=time.perf_counter() - t0)
     m["seconds_per_query"] = m["seconds"] / max(1, len(candidates))
     if rerank:
         m["shortlist"] = int(kk)

@@ -340,6 +340,23 @@ def tune(
     return out
 
 
+def cosine_shortlist(cosine: np.ndarray, query_row: int, k: int) -> np.ndarray:
+    """The ``k`` rows of highest cosine, the query's own row excluded; ties by row.
+
+    Args:
+        cosine: (N,) cosine of the query to every item.
+        query_row: the query's item row, or -1 if it is not an item.
+        k: shortlist size (clamped to the items available).
+
+    Returns:
+        (min(k, N - 1 or N),) int64 rows, best first.
+    """
+    c = np.asarray(cosine, np.float64).copy()
+    if query_row >= 0:
+        c[query_row] = -np.inf
+    return np.lexsort((np.arange(len(c)), -c))[: min(k, len(c) - (query_row >= 0))].astype(np.int64)
+
+
 def aligned_shortlists(
     cosine_all: np.ndarray,
     query_rows: Sequence[int],
@@ -366,10 +383,8 @@ def aligned_shortlists(
     """
     out = []
     for q, qrow in enumerate(query_rows):
-        c = np.asarray(cosine_all[q], np.float64).copy()
-        if qrow >= 0:
-            c[qrow] = -np.inf
-        rows = np.lexsort((np.arange(len(c)), -c))[: min(shortlist, len(c) - (qrow >= 0))]
+        c = np.asarray(cosine_all[q], np.float64)
+        rows = cosine_shortlist(c, int(qrow), shortlist)
         raw, t_q, t_c = align_shortlist(sequence_of(int(qrow)), [sequence_of(int(r)) for r in rows],
                                         config=config, jobs=jobs)
         out.append(AlignedShortlist(int(qrow), rows.astype(np.int64), c[rows], raw, t_q, t_c))
