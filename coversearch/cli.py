@@ -211,6 +211,9 @@ def tune_rerank_cmd(index_dir, val_data, model, queries, jobs, quiet):
 @click.option("--dim", type=click.Choice(["64", "128"]), default="128", show_default=True, help="Embedding size.")
 @click.option("--channels", type=int, default=32, show_default=True, help="Filters of the pitch-circular first layer.")
 @click.option("--hidden", type=int, default=64, show_default=True, help="Channels of the temporal layers.")
+@click.option("--n-temporal", type=click.IntRange(1, 8), default=3, show_default=True,
+              help="Dilated temporal layers (receptive field ~3.5 s + 0.9 s x (2^N - 1)).")
+@click.option("--crop", type=click.IntRange(min=32), default=256, show_default=True, help="Training crop in 0.232 s frames (256 = 59 s).")
 @click.option("--loss", type=click.Choice(["supcon", "triplet", "ms"]), default="supcon", show_default=True,
               help="supcon = supervised contrastive; triplet = batch-hard online mining (MOVE); ms = multi-similarity.")
 @click.option("--feature", type=click.Choice(["hpcp", "crema", "cens"]), default="hpcp", show_default=True)
@@ -225,7 +228,7 @@ def tune_rerank_cmd(index_dir, val_data, model, queries, jobs, quiet):
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
 @click.option("--quiet", is_flag=True)
 @_reports_errors
-def train_cmd(data, out, epochs, dim, channels, hidden, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, init_from, skip_bad, quiet):
+def train_cmd(data, out, epochs, dim, channels, hidden, n_temporal, crop, loss, feature, subset, seed, lr, works_per_batch, jobs, threads, init_from, skip_bad, quiet):
     """Train the encoder on CPU; keep the epoch with the best validation MAP.
 
     Validation works are held out of training (8% of the multi-version works,
@@ -236,8 +239,9 @@ def train_cmd(data, out, epochs, dim, channels, hidden, loss, feature, subset, s
 
     rec = api.train(
         data, out, feature=feature, subset=subset,
-        encoder_config=EncoderConfig(dim=int(dim), channels=channels, hidden=hidden, feature=feature),
-        train_config=TrainConfig(loss=loss, epochs=epochs, seed=seed, lr=lr, works_per_batch=works_per_batch, threads=threads),
+        encoder_config=EncoderConfig(dim=int(dim), channels=channels, hidden=hidden, n_temporal=n_temporal, feature=feature),
+        train_config=TrainConfig(loss=loss, epochs=epochs, seed=seed, lr=lr, works_per_batch=works_per_batch,
+                                 crop=crop, threads=threads),
         jobs=jobs, skip_bad=skip_bad, init_from=init_from, progress=not quiet, log=_echo_err,
     )
     b = rec["best"]

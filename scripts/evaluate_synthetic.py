@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -40,6 +41,7 @@ def main() -> None:
 
     from coversearch._io import write_json_atomic
     from coversearch.data.synth import generate
+    from coversearch.data.synth.generate import GENERATOR_VERSION
     from coversearch.evaluate.baselines import evaluate_ftm2d, evaluate_mean_chroma
     from coversearch.evaluate.retrieval import retrieval_metrics
     from coversearch.features.cache import build_cache
@@ -51,7 +53,12 @@ def main() -> None:
     for variation in args.variations.split(","):
         tag = f"benchmark-{variation}-s{args.seed}-h{args.hop}" + (f"-n{args.n_works}" if args.n_works else "")
         data = Path(args.data_dir) / tag
-        if not (data / ".coversearch-synth.json").is_file():
+        marker = data / ".coversearch-synth.json"
+        stale = marker.is_file() and json.loads(marker.read_text()).get("generator_version") != GENERATOR_VERSION
+        if stale:
+            print(f"{tag} was made by another generator version: regenerating", file=sys.stderr)
+            shutil.rmtree(data)
+        if not marker.is_file():
             t = time.perf_counter()
             generate(data, profile="benchmark", seed=args.seed, features=("hpcp",), hop=args.hop,
                      layout="per-feature", jobs=args.jobs, variation=variation, n_works=args.n_works)
