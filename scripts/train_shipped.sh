@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 N_WORKS=${N_WORKS:-5000}
-EPOCHS=${EPOCHS:-32}
+EPOCHS=${EPOCHS:-40}
 OUT=${OUT:-models/encoder.pt}
 DATA=${DATA:-data/train-v2}
 if [ ! -f "$DATA/.coversearch-synth.json" ]; then
