@@ -48,15 +48,16 @@ class RerankConfig:
             raw Qmax is normalised here).
     """
 
-    # chosen on the validation works of benchmarks/bench_alignment.py (seed
-    # 2027, standard and wide) with the shipped encoder 34db6573 as first
-    # stage: min_len at w 0.5 is within 0.002 / 0.011 of the best (0.796 vs
-    # 0.798 standard, 0.546 vs 0.557 wide) and above sqrt_prod (0.786, 0.534);
-    # K 100 is within 0.001 of K 50 with a higher recall ceiling. `coversearch
+    # sqrt_prod at w 0.5, K 100: chosen on the validation works of
+    # benchmarks/bench_alignment.py. With the shipped encoder 34db6573, that
+    # 406-item validation split preferred min_len (0.796 vs 0.786 standard,
+    # 0.546 vs 0.534 wide), but min_len measured worse on the 3,000-item
+    # benchmark-structure sets (0.379 vs 0.398 standard), 7x more items, so
+    # the default stays sqrt_prod (README, Results). `coversearch
     # tune-rerank` re-tunes per index and saves rerank.json beside it
     shortlist: int = 100
     weight: float = 0.5
-    norm: str = "min_len"
+    norm: str = "sqrt_prod"
     align: AlignConfig = field(default_factory=AlignConfig)
 
     def __post_init__(self):
