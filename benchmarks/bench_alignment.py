@@ -19,7 +19,7 @@ On a subset of synthetic benchmark data small enough for all-pairs alignment
   both on all cores), and the hybrid's speed-up over alignment at 15,000.
 
 Data: ``--data ROOT`` (any Da-TACOS layout root), else the synthetic generator
-(``coversearch.data.synth.generate``, profile ``benchmark``, ``--variation``
+(``coversearch.synth.generate``, profile ``benchmark``, ``--variation``
 standard or wide = the held-out generator setting) into ``data/``.
 Model: ``--model`` or the shipped encoder; without one the embedding stage is
 the non-learned 2D-FTM baseline of ``coversearch.evaluate.baselines``
@@ -59,7 +59,7 @@ def load_sequences(args) -> tuple[list[np.ndarray], np.ndarray, str]:
         root = Path(args.data)
         tag = root.name
     else:
-        from coversearch.data.synth import generate
+        from coversearch.synth import generate
 
         tag = f"align-benchmark-{args.variation}-s{args.seed}-h{args.hop}-n{args.n_works}"
         root = DATA / tag

@@ -81,7 +81,7 @@ def _write(path: Path, work_id: str, perf_id: str, frames: np.ndarray) -> None:
     importable, else an h5py file with the same dataset, chunks and filters.
     """
     try:
-        from coversearch.data.synth.writer import write_performance
+        from coversearch.synth.writer import write_performance
 
         write_performance(path, work_id, perf_id, {"hpcp": frames})
         return
@@ -120,9 +120,9 @@ def make_data(root: Path, n_files: int, seed: int = 0) -> dict:
         _write(base / f"{work}_hpcp" / f"{perf}_hpcp.h5", work, perf, _chroma(rng, t))
         frames_total += t
     try:
-        import coversearch.data.synth.writer  # noqa: F401
+        import coversearch.synth.writer  # noqa: F401
 
-        writer = "coversearch.data.synth.writer.write_performance"
+        writer = "coversearch.synth.writer.write_performance"
     except ImportError:
         writer = "h5py fallback"
     info = {

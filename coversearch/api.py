@@ -28,7 +28,7 @@ def ensure_demo_data(path: str | Path | None = None, *, progress: bool = True, l
     marker = path / ".coversearch-synth.json"
     if marker.is_file():
         return path
-    from coversearch.data.synth import generate
+    from coversearch.synth import generate
 
     log(f"generating the synthetic demo data set in {path} (one time)")
     generate(path, profile="demo", seed=0, jobs=min(2, os.cpu_count() or 1), progress=progress)

@@ -40,8 +40,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from coversearch._io import write_json_atomic
-    from coversearch.data.synth import generate
-    from coversearch.data.synth.generate import GENERATOR_VERSION
+    from coversearch.synth import generate
+    from coversearch.synth.generate import GENERATOR_VERSION
     from coversearch.evaluate.baselines import evaluate_ftm2d, evaluate_mean_chroma
     from coversearch.evaluate.retrieval import retrieval_metrics
     from coversearch.features.cache import build_cache

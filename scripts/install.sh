@@ -19,7 +19,7 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     python -m pip install -q "torch==${TORCH_VERSION}"
   fi
 fi
-extras="synth,plot"
+extras="plot"
 if [ "${1:-}" = "--test" ]; then extras="test,plot"; fi
 python -m pip install -q -e ".[${extras}]"
 python -c "import torch, faiss, h5py, pyarrow; print('coversearch installed: torch', torch.__version__, '| faiss', faiss.__version__)"

@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
-from coversearch.data.synth import generate
-from coversearch.data.synth.profiles import get_profile, membership
+from coversearch.synth import generate
+from coversearch.synth.profiles import get_profile, membership
 from coversearch.errors import ConfigError
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "datacos" / "real-sample"
@@ -243,8 +243,8 @@ def test_rerun_resumes_and_other_options_refused(tmp_path):
 
 def test_bin_conventions_hpcp_a_cens_c():
     """HPCP bin 0 is A (reference 440 Hz), CENS/crema bin 0 is C, as in the real files."""
-    from coversearch.data.synth.music import Performance
-    from coversearch.data.synth.render import SR, Extractor, cens, crema_like
+    from coversearch.synth.music import Performance
+    from coversearch.synth.render import SR, Extractor, cens, crema_like
 
     t = np.arange(SR * 2) / SR
     tone = (np.sin(2 * np.pi * 440.0 * t) + 0.5 * np.sin(2 * np.pi * 880.0 * t)).astype(np.float32)

@@ -7,8 +7,8 @@ on-disk format of Da-TACOS (``writer``), for the profiles ``demo``,
 difficulty knobs are the fields of ``VariationConfig`` (``config``).
 """
 
-from coversearch.data.synth.config import VARIATIONS, VariationConfig, variation_config
-from coversearch.data.synth.generate import generate
-from coversearch.data.synth.profiles import PROFILES
+from coversearch.synth.config import VARIATIONS, VariationConfig, variation_config
+from coversearch.synth.generate import generate
+from coversearch.synth.profiles import PROFILES
 
 __all__ = ["generate", "VariationConfig", "VARIATIONS", "variation_config", "PROFILES"]

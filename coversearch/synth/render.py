@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coversearch.data.synth.music import Performance
+from coversearch.synth.music import Performance
 
 SR = 11025
 FRAME = 1024  # = 4096 samples at 44.1 kHz

@@ -19,10 +19,10 @@ import numpy as np
 
 from coversearch._io import write_bytes_atomic
 from coversearch.config import DATASET_OF_FEATURE, FEATURES
-from coversearch.data.synth.config import VARIATIONS, VariationConfig, variation_config
-from coversearch.data.synth.music import compose_work, perform, random_artist
-from coversearch.data.synth.profiles import get_profile, membership
-from coversearch.data.synth.writer import (perf_paths, write_metadata, write_performance,
+from coversearch.synth.config import VARIATIONS, VariationConfig, variation_config
+from coversearch.synth.music import compose_work, perform, random_artist
+from coversearch.synth.profiles import get_profile, membership
+from coversearch.synth.writer import (perf_paths, write_metadata, write_performance,
                                             write_performance_from_parts)
 from coversearch.errors import ConfigError
 
@@ -42,7 +42,7 @@ _EXTRACTOR = None
 def _extractor():
     global _EXTRACTOR
     if _EXTRACTOR is None:
-        from coversearch.data.synth.render import Extractor
+        from coversearch.synth.render import Extractor
 
         _EXTRACTOR = Extractor()
     return _EXTRACTOR
@@ -67,7 +67,7 @@ def generate_work(task: dict) -> dict:
         ``{"work_id", "records": {perf_id: metadata}, "cpu": seconds,
         "audio_seconds": float, "kinds": [str]}``.
     """
-    from coversearch.data.synth.render import SR, cens, crema_like, render_audio
+    from coversearch.synth.render import SR, cens, crema_like, render_audio
 
     t_cpu = time.process_time()
     cfg: VariationConfig = task["variation"]
