@@ -352,6 +352,20 @@ def test_live_server_on_localhost(demo_index):
     assert "listening on http://127.0.0.1:" in text and "this machine only" in text
 
 
+def test_live_server_with_two_processes(demo_index):
+    """--processes 2: uvicorn worker processes share the port, each with its own index copy."""
+    import httpx
+
+    proc, url, log = start_server(demo_index, "--processes", "2")
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            assert [c.get("/api/query/P_22", params={"k": 3}).json()["results"][0]["work_id"]
+                    for _ in range(20)] == ["W_22"] * 20
+    finally:
+        stop_server(proc)
+    assert "2 processes x 1 heavy worker(s)" in log.read_text()
+
+
 def test_serve_cli_errors(tmp_path):
     r = CliRunner().invoke(main, ["serve", "--index-dir", str(tmp_path / "none")])
     assert r.exit_code == 4 and "no index" in r.output

@@ -260,6 +260,15 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The app of one of several server processes (``--processes``): its config comes from the environment."""
+    import os
+
+    from coversearch.serve import CONFIG_ENV
+
+    return create_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
+
+
 def _query_audio(path: Path, kw: dict) -> dict:
     """Query by an audio file through the audio stage's api helper."""
     raise DataError("audio queries need the audio stage (coversearch.audio), which is not installed")
