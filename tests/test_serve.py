@@ -123,6 +123,9 @@ def test_unknown_id_and_bad_parameters(client):
     assert "P_2222" in r.json()["detail"] and "P_22" in r.json()["suggestions"]
     assert client.get("/api/items/nope").status_code == 404
     assert client.get("/api/query/P_22", params={"k": 0}).status_code == 422
+    r = client.get("/api/query/P_22", params={"k": "ten"})
+    assert r.status_code == 422 and "k must be an integer" in r.json()["detail"]
+    assert client.get("/api/query/P_22", params={"rerank": "maybe"}).status_code == 422
     r = client.get("/api/query/P_22", params={"k": 51})
     assert r.status_code == 400 and "--max-k" in r.json()["detail"]
     assert client.get("/api/search", params={"q": ""}).status_code == 422
@@ -142,7 +145,8 @@ def test_search_items_index_health_page(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="q"' in page.text and "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200 and client.get("/static/style.css").status_code == 200
-    assert "/api/query/{perf_id}" in client.get("/openapi.json").json()["paths"]
+    doc = client.get("/openapi.json").json()["paths"]
+    assert {p["name"] for p in doc["/api/query/{perf_id}"]["get"]["parameters"]} >= {"k", "rerank", "profile"}
     assert client.get("/docs").status_code == 200
 
 
