@@ -94,9 +94,11 @@ def make_uploads(n_files: int, seconds: float) -> tuple[list[Path], str]:
 
 
 def _render_audio(out: Path, n_files: int, seconds: float) -> None:
-    from coversearch.audio.testing import write_generated_audio  # the audio stage's generator helper
+    """``n_files`` generated performances (distinct works, seed 7) as 16-bit WAV files."""
+    from tests.conftest import write_generated_wav
 
-    write_generated_audio(out, n_files=n_files, seconds=seconds, seed=7)
+    for i in range(n_files):
+        write_generated_wav(out / f"upload-{i:02d}.wav", work_id=f"W_{9000 + i}", version=0, seed=7, seconds=seconds)
 
 
 def free_port() -> int:

@@ -64,3 +64,31 @@ def demo_index(tmp_path_factory) -> Path:
              layout="per-feature", progress=False, jobs=1)
     api.build_index(base / "data", index_dir=base / "index", progress=False, jobs=1, log=lambda *a: None)
     return base / "index"
+
+
+def write_generated_wav(path: Path, work_id: str = "W_22", version: int = 40, seed: int = 0,
+                        seconds: float = 20.0) -> Path:
+    """Render a new version of a generated work (the synthetic generator's
+    music and synthesiser, seed ``seed``) to a 16-bit mono WAV at the
+    generator's rate; ``version`` beyond the work's own versions gives a
+    performance no index holds. Also used by benchmarks/bench_serve.py."""
+    import wave
+
+    from coversearch.synth.config import variation_config
+    from coversearch.synth.music import compose_work, perform
+    from coversearch.synth.render import SR, render_audio
+
+    cfg = variation_config("standard")
+    wnum = int(work_id.split("_", 1)[1])
+    work = compose_work(np.random.default_rng([seed, wnum]), work_id)
+    r_perf, r_audio = np.random.default_rng([seed, wnum, version, 4242]).spawn(2)
+    perf = perform(work, r_perf, cfg, max_seconds=seconds, min_seconds=min(seconds, 10.0))
+    audio, _ = render_audio(perf, r_audio, cfg)
+    pcm = (np.clip(0.9 * audio / max(1e-9, float(np.abs(audio).max())), -1, 1) * 32767).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(pcm.tobytes())
+    return path

@@ -312,8 +312,14 @@ def app_from_env() -> FastAPI:
 
 
 def _query_audio(path: Path, kw: dict) -> dict:
-    """Query by an audio file through the audio stage's api helper."""
-    raise DataError("audio queries need the audio stage (coversearch.audio), which is not installed")
+    """Query by an audio file (decoded, HPCP-extracted and embedded by the audio stage)."""
+    import inspect
+
+    if "audio" not in inspect.signature(api.query).parameters:
+        raise DataError("audio queries need the audio stage (coversearch.audio), which is not installed")
+    out = api.query(audio=path, **kw)
+    out["query"].pop("audio", None)  # the private temp path
+    return out
 
 
 def _torch_threads(n: int) -> None:
