@@ -233,6 +233,21 @@ def test_upload_audio(client, tmp_path):
     assert r.status_code == 422 and "short" in r.json()["detail"]
 
 
+def test_compare_ids(client):
+    r = client.get("/api/compare", params={"a": "P_22", "b": "P_nope"})
+    assert r.status_code == 404 and "P_nope" in r.json()["detail"]
+    r = client.get("/api/compare", params={"a": "/etc/passwd", "b": "P_22"})
+    assert r.status_code == 404  # never read as a file
+    if not hasattr(api, "compare"):
+        pytest.skip("`coversearch compare` (api.compare) is not on this branch yet")
+    r = client.get("/api/compare", params={"a": "P_22", "b": "P_461"})
+    if r.status_code == 400 and "calibrat" in r.json()["detail"]:
+        pytest.skip(f"the shipped encoder has no calibration here: {r.json()['detail']}")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["a"]["perf_id"] == "P_22" and out["b"]["perf_id"] == "P_461" and 0 <= out["cosine_distance"] <= 2
+
+
 def test_heavy_pool_full_gives_503(client, demo_index):
     pool = client.app.state.pool
     held = 0

@@ -260,10 +260,10 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         try:
             kw = dict(k=k, index_dir=cfg.index_dir, bundle=snap.bundle, model=cfg.model, rerank=rerank,
                       shortlist=shortlist, with_vector=True)
-            if kind == "h5":
-                out = api.query(file=path, **kw)
-            else:
-                out = _query_audio(path, kw)
+            try:
+                out = api.query(file=path, **kw) if kind == "h5" else _query_audio(path, kw)
+            except CoversearchError as e:  # name the client's file, never the private temp path
+                raise type(e)(str(e).replace(str(path), Path(upload.filename or "upload").name)) from None
         finally:
             path.unlink(missing_ok=True)
         vec = out.pop("query_vector")
@@ -288,6 +288,19 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
             return _json(await pool.run(_file_job, snap, file, k, rerank, shortlist, profile), snap)
         finally:
             await file.close()
+
+    @app.get("/api/compare", summary="Are two indexed performances versions of one work? (as `coversearch compare`)")
+    async def compare(a: str = Query(..., description="an indexed performance id"),
+                      b: str = Query(..., description="another indexed performance id")):
+        snap = holder.current
+        for x in (a, b):  # ids only: a value here is never opened as a path
+            try:
+                snap.bundle.row_of(x)
+            except UnknownIdError as e:
+                return _unknown(snap, x, e)
+        if not hasattr(api, "compare"):
+            return _error(501, "compare is not available: this installation has no `coversearch compare`")
+        return _json(await pool.run(api.compare, a, b, index_dir=cfg.index_dir, model=cfg.model), snap)
 
     @app.post("/api/reload", summary="Load the index folder again if build-index replaced it")
     async def reload(force: bool = False):
