@@ -1,0 +1,207 @@
+"""The numbers of ``coversearch report``: everything the page draws, computed
+from an index's vectors and work labels (and its model's training record),
+as plain JSON-able values. Drawing lives in :mod:`coversearch.report.render`;
+nothing here imports matplotlib or torch.
+
+Every metric comes from the shared evaluation code: retrieval figures from
+:mod:`coversearch.evaluate.retrieval` (the same per-query AP and first-rank
+arrays ``evaluate`` averages), so the page can never disagree with
+``coversearch evaluate`` on the same index.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from coversearch.evaluate.retrieval import retrieval_metrics
+
+__all__ = [
+    "RANK_BINS",
+    "retrieval_section",
+    "embedding_map",
+    "kmeans_agreement",
+    "training_section",
+    "kmeans_grid",
+]
+
+#: Upper edges (inclusive) of the rank-of-the-first-version histogram; the last
+#: bin is open ("> 200").
+RANK_BINS = (1, 2, 3, 5, 10, 20, 50, 100, 200)
+
+
+def _rank_histogram(r1: np.ndarray) -> list[dict]:
+    edges = (0,) + RANK_BINS
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        label = f"{hi}" if hi == lo + 1 else f"{lo + 1}-{hi}"
+        out.append({"bin": label, "count": int(np.count_nonzero((r1 > lo) & (r1 <= hi)))})
+    out.append({"bin": f">{edges[-1]}", "count": int(np.count_nonzero(r1 > edges[-1]))})
+    return out
+
+
+def retrieval_section(vectors: np.ndarray, labels: Sequence, *, worst: int = 25) -> dict:
+    """All-against-all retrieval figures of an index's vectors.
+
+    Args:
+        vectors: (N, D) float32 unit rows.
+        labels: (N,) work ids.
+        worst: rows of the per-work AP table kept in ``works_worst``.
+
+    Returns:
+        dict: ``metrics`` (as ``coversearch evaluate``), ``rank_histogram``
+        (count of queries per bin of the first version's rank),
+        ``map_by_clique_size`` (``[{size, n_works, n_queries, map, mr1}]``,
+        size = versions of the work in the index), ``works_worst`` (per-work
+        mean AP, worst first) and ``n_works_with_versions``.
+    """
+    labels = np.asarray(labels)
+    m = retrieval_metrics(vectors, labels, per_query=True)
+    pq = m.pop("per_query")
+    valid = pq["n_rel"] > 0
+    ap, r1, size = pq["ap"][valid], pq["r1"][valid], pq["n_rel"][valid] + 1
+    qlab = labels[valid]
+    by_size = []
+    for s in np.unique(size):
+        sel = size == s
+        by_size.append({"size": int(s), "n_works": int(len(np.unique(qlab[sel]))),
+                        "n_queries": int(sel.sum()), "map": float(ap[sel].mean()),
+                        "mr1": float(r1[sel].mean())})
+    works = []
+    for w in np.unique(qlab):
+        sel = qlab == w
+        works.append({"work_id": str(w), "versions": int(size[sel][0]), "ap": float(ap[sel].mean()),
+                      "mr1": float(r1[sel].mean()), "best_r1": int(r1[sel].min())})
+    works.sort(key=lambda r: (r["ap"], r["work_id"]))
+    return {
+        "metrics": {k: v for k, v in m.items() if not isinstance(v, np.ndarray)},
+        "rank_histogram": _rank_histogram(r1),
+        "map_by_clique_size": by_size,
+        "works_worst": works[:worst],
+        "n_works_with_versions": len(works),
+        "work_ap_quantiles": {q: float(np.quantile([w["ap"] for w in works], float(q)))
+                              for q in ("0.1", "0.25", "0.5", "0.75", "0.9")} if works else {},
+    }
+
+
+def _largest_works(labels: np.ndarray, n: int) -> list[str]:
+    works, counts = np.unique(labels, return_counts=True)
+    order = np.lexsort((works, -counts))  # most versions first, ties by id
+    return [str(works[i]) for i in order[:n] if counts[i] >= 2]
+
+
+def embedding_map(vectors: np.ndarray, labels: Sequence, *, n_works: int = 10) -> dict:
+    """2-D PCA map of the embeddings, with the points of the largest works.
+
+    The axes are fit on every item (so the map shows the whole catalogue's
+    main directions); only the ``n_works`` largest works are returned, one
+    colour each in the figure, plus a capped sample of the rest as context.
+
+    Returns:
+        dict: ``explained`` (variance share of the 2 axes), ``works`` (ids),
+        ``points`` (``[{work_id, x, y}]`` of those works), ``context``
+        (``[[x, y], ...]`` of up to 2,000 other items, seeded sample).
+    """
+    x = np.asarray(vectors, np.float64)
+    labels = np.asarray(labels)
+    mean = x.mean(axis=0)
+    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    xy = (x - mean) @ vt[:2].T  # (N, 2)
+    var = s ** 2
+    works = _largest_works(labels, n_works)
+    chosen = np.isin(labels, works)
+    rest = np.flatnonzero(~chosen)
+    if rest.size > 2000:
+        rest = np.sort(np.random.default_rng(0).choice(rest, 2000, replace=False))
+    return {
+        "method": "pca",
+        "explained": [float(v) for v in (var[:2] / var.sum())] if var.sum() > 0 else [0.0, 0.0],
+        "works": works,
+        "points": [{"work_id": str(labels[i]), "x": round(float(xy[i, 0]), 5), "y": round(float(xy[i, 1]), 5)}
+                   for i in np.flatnonzero(chosen)],
+        "context": [[round(float(a), 5), round(float(b), 5)] for a, b in xy[rest]],
+    }
+
+
+def kmeans_grid(n_items: int, n_works: int) -> list[int]:
+    """The k values of the K-means sweep: doubling from 2, plus the true number of works."""
+    ks, k = [], 2
+    while k < min(n_items, 4 * n_works):
+        ks.append(k)
+        k *= 2
+    if 2 <= n_works < n_items:
+        ks.append(n_works)
+    return sorted(set(ks))
+
+
+def _purity(labels: np.ndarray, clusters: np.ndarray) -> float:
+    total = 0
+    for c in np.unique(clusters):
+        _, counts = np.unique(labels[clusters == c], return_counts=True)
+        total += counts.max()
+    return total / len(labels)
+
+
+def kmeans_agreement(vectors: np.ndarray, labels: Sequence, *, ks: Sequence[int] | None = None,
+                     seed: int = 0, multi_only: bool = True) -> dict:
+    """K-means on the embeddings against the work labels, as k grows.
+
+    Args:
+        vectors: (N, D) float rows (unit rows: K-means in the cosine geometry).
+        labels: (N,) work ids.
+        ks: cluster counts; None = :func:`kmeans_grid`.
+        seed: K-means initialisation seed.
+        multi_only: cluster only items of works with >= 2 versions (singletons
+            have nothing to agree with and would dominate both indices).
+
+    Returns:
+        dict: ``n_items``, ``n_works`` clustered, and ``rows``
+        (``[{k, ari, nmi, purity}]``).
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    x = np.asarray(vectors, np.float64)
+    labels = np.asarray(labels)
+    if multi_only:
+        works, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+        keep = counts[inv] >= 2
+        x, labels = x[keep], labels[keep]
+    n_works = len(np.unique(labels))
+    ks = list(ks) if ks is not None else kmeans_grid(len(labels), n_works)
+    rows = []
+    for k in ks:
+        if k < 2 or k > len(labels):
+            continue
+        pred = KMeans(n_clusters=int(k), n_init=3, random_state=seed).fit_predict(x)
+        rows.append({"k": int(k), "ari": float(adjusted_rand_score(labels, pred)),
+                     "nmi": float(normalized_mutual_info_score(labels, pred)),
+                     "purity": float(_purity(labels, pred))})
+    return {"n_items": int(len(labels)), "n_works": int(n_works), "multi_only": bool(multi_only), "rows": rows}
+
+
+def training_section(record: dict | None) -> dict | None:
+    """Training curves from a model record (``history`` of per-epoch rows).
+
+    Returns:
+        None without a record or history; else ``{"model_hash", "epochs":
+        [...], "loss": [...], "val_map": [...], "best": {...}, "source",
+        "train_config"}`` (``val_map`` entries None where not measured).
+    """
+    if not record or not record.get("history"):
+        return None
+    h = record["history"]
+    return {
+        "model_hash": record.get("model_hash", ""),
+        "epochs": [int(r["epoch"]) for r in h],
+        "loss": [float(r["loss"]) for r in h],
+        "val_map": [r.get("val_map") for r in h],
+        "val_mr1": [r.get("val_mr1") for r in h],
+        "seconds": [r.get("seconds") for r in h],
+        "best": record.get("best", {}),
+        "source": record.get("source", ""),
+        "train_config": record.get("train_config", {}),
+        "n_train_works": record.get("n_train_works"),
+        "n_val_works": record.get("n_val_works"),
+    }
