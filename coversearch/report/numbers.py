@@ -205,3 +205,80 @@ def training_section(record: dict | None) -> dict | None:
         "n_train_works": record.get("n_train_works"),
         "n_val_works": record.get("n_val_works"),
     }
+
+
+def _thin(*curves, n: int = 400) -> list[list[float]]:
+    """Keep at most ``n`` evenly spaced points of equally long curves (for the page and JSON)."""
+    m = len(curves[0])
+    idx = np.unique(np.r_[np.linspace(0, m - 1, min(n, m)).round().astype(int), m - 1])
+    return [[round(float(c[i]), 6) for i in idx] for c in curves]
+
+
+def pairs_section(vectors: np.ndarray, labels: Sequence, *, seed: int = 0, model_threshold: dict | None = None) -> dict:
+    """"Same work?" decisions on pairs, by thresholding the cosine distance.
+
+    The pairs are every in-work pair of the index and as many cross-work
+    pairs drawn uniformly (seeded): balanced, as the earlier write-ups
+    measured pair accuracy. ROC AUC does not depend on the balance; precision
+    and accuracy do, and are stated for this balance.
+
+    The threshold is calibrated on half of the works (seeded split; pairs with
+    both works in that half, balanced accuracy) and its accuracy, F1 and error
+    rates are reported on pairs of the other half, so the figure is not tuned
+    on the pairs it is scored on. ``model_threshold`` (a calibration stored
+    with the model, ``{"distance": t, ...}``) is also scored on all pairs.
+
+    Returns:
+        dict: ``n_pairs``, ``auc``, ``average_precision``, ``distances``
+        (``edges``, ``in_work`` / ``cross_work`` densities per bin, stats,
+        ``overlap``), ``roc`` (``fpr``, ``tpr``), ``pr`` (``precision``,
+        ``recall``), ``threshold`` (calibrated on one half, scored on the
+        other), ``model_threshold`` (when given).
+    """
+    from coversearch.evaluate import pairs as pr
+
+    labels = np.asarray(labels)
+    v = np.asarray(vectors, np.float64)
+    i, j, same = pr.sample_pairs(labels, seed=seed)
+    d = pr.pair_distances(v, i, j)
+    hi = float(max(1e-6, d.max()))
+    dist = pr.distance_distributions(d, same, bins=50, value_range=(0.0, hi))
+    width = hi / 50
+    fpr, tpr, _ = pr.roc_curve(same, -d)
+    prec, rec, _ = pr.precision_recall_curve(same, -d)
+    out = {
+        "n_pairs": int(len(d)), "n_in_work": int(same.sum()),
+        "auc": pr.roc_auc(same, -d), "average_precision": pr.average_precision(same, -d),
+        "distances": {"edges": dist["edges"], "overlap": dist["overlap"],
+                      "in_work": [p / width for p in dist["in_work"]["hist"]],
+                      "cross_work": [p / width for p in dist["cross_work"]["hist"]],
+                      "in_work_stats": {k: dist["in_work"][k] for k in ("n", "mean", "std", "quantiles")},
+                      "cross_work_stats": {k: dist["cross_work"][k] for k in ("n", "mean", "std", "quantiles")}},
+        "roc": dict(zip(("fpr", "tpr"), _thin(fpr, tpr))),
+        "pr": dict(zip(("precision", "recall"), _thin(prec, rec))),
+    }
+    works = np.unique(labels)
+    fold = dict(zip(works.tolist(), np.random.default_rng(seed + 1).permutation(len(works)) % 2))
+    f = np.array([fold[w] for w in labels.tolist()])
+    halves = []
+    for h in (0, 1):
+        rows = np.flatnonzero(f == h)
+        try:
+            hi_, hj, hs = pr.sample_pairs(labels[rows], seed=seed + 2 + h)
+        except Exception:  # a half without any version pair: no split calibration possible
+            halves = []
+            break
+        halves.append((pr.pair_distances(v[rows], hi_, hj), hs))
+    if len(halves) == 2 and all(s.any() and (~s).any() for _, s in halves):
+        cal = pr.calibrate_threshold(halves[0][1], halves[0][0], greater_is_positive=False,
+                                     criterion="balanced_accuracy")
+        test = pr.rates_at(halves[1][1], halves[1][0], cal["threshold"], greater_is_positive=False)
+        out["threshold"] = {"distance": cal["threshold"], "calibrated_on": f"{cal['n_pairs']} pairs of half the works",
+                            "scored_on": f"{test['n_pairs']} pairs of the other half",
+                            **{k: test[k] for k in ("accuracy", "f1", "precision", "recall", "far", "frr")}}
+    if model_threshold and "distance" in model_threshold:
+        r = pr.rates_at(same, d, float(model_threshold["distance"]), greater_is_positive=False)
+        out["model_threshold"] = {"distance": float(model_threshold["distance"]),
+                                  "source": model_threshold.get("source", "the model's calibration"),
+                                  **{k: r[k] for k in ("accuracy", "f1", "precision", "recall", "far", "frr")}}
+    return out
