@@ -300,7 +300,7 @@ def run_encoder(ev_root: Path, va: Split, ev: Split, work: Path, rerank_queries:
     r = evaluate_vectors("encoder", np.load(idx / "vectors.npy"), val, ev, va, work, seed)
     rec = read_record(default_model_path())
     train_s = float(sum(h.get("seconds", 0) for h in rec.get("history", [])))
-    base = {"dim": int(s["manifest"]["dim"]), "train_s": train_s, "train_s_note": "from the shipped record (5,000 works, 40 epochs)",
+    base = {"dim": int(s["manifest"].dim), "train_s": train_s, "train_s_note": "from the shipped record (5,000 works, 40 epochs)",
             "embed_per_s": s["count"] / max(emb_s, 1e-9), "model_hash": info["model_hash"]}
     rows = [{"approach": "coversearch encoder (shipped), embedding only", "key": "encoder", "seed": None, **base, **r}]
     log(f"encoder: MAP {r['map']:.4f} AUC {r['pair_auc']:.3f}")

@@ -144,3 +144,24 @@ def test_report_renders_in_headless_chromium(index, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text(page.replace("base64,iVBOR", "base64,AAAA", 1))
     assert len(check_page(bad)["broken"]) == 1
+
+
+def test_report_pair_auc_agrees_with_scikit_learn(index):
+    """The report's pair AUC and threshold, checked against scikit-learn on the same pairs."""
+    from sklearn.metrics import roc_auc_score
+
+    from coversearch.evaluate.pairs import pair_distances, sample_pairs
+    from coversearch.report.numbers import pairs_section
+
+    _, v, lab = index
+    sec = pairs_section(v, lab, seed=0)
+    i, j, same = sample_pairs(lab, seed=0)
+    d = pair_distances(v, i, j)
+    assert sec["n_pairs"] == len(d) and sec["n_in_work"] == same.sum() == len(d) // 2
+    assert sec["auc"] == pytest.approx(roc_auc_score(same, -d))
+    # distances from the vectors, not from a cached or shuffled copy: break the labels, AUC drops to chance
+    rng = np.random.default_rng(0)
+    assert abs(pairs_section(v, rng.permutation(lab), seed=0)["auc"] - 0.5) < 0.2
+    t = sec["threshold"]
+    assert 0 <= t["far"] <= 1 and 0 <= t["frr"] <= 1 and t["accuracy"] > 0.8  # well separated clusters
+    assert sum(sec["distances"]["in_work"]) * (sec["distances"]["edges"][1] - sec["distances"]["edges"][0]) == pytest.approx(1.0)

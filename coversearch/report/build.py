@@ -74,7 +74,7 @@ def report_numbers(index_dir: str | Path, *, model: str | Path | None = None, km
         command: the command line that made the report (shown on the page).
 
     Returns:
-        dict with ``source``, ``retrieval``, ``embedding_map``, ``kmeans``,
+        dict with ``source``, ``pairs``, ``retrieval``, ``embedding_map``, ``kmeans``,
         ``training`` (or ``training_note``), ``seconds``, ``created``.
 
     Raises:
@@ -94,6 +94,7 @@ def report_numbers(index_dir: str | Path, *, model: str | Path | None = None, km
         "source": {"index_dir": str(index_dir), "count": int(man.count), "dim": int(man.dim),
                    "index_kind": man.index_kind, "model_hash": man.model_hash, "feature": man.feature,
                    "data": man.source},
+        "pairs": nb.pairs_section(vectors, labels),
         "retrieval": nb.retrieval_section(vectors, labels),
         "embedding_map": nb.embedding_map(vectors, labels, n_works=map_works),
     }

@@ -125,7 +125,7 @@ def _fig_distances(p: dict) -> str:
     width = edges[1] - edges[0]
     ax.bar(centres, d["in_work"], width=width, alpha=0.6, color=PALETTE[2], label="same work")
     ax.bar(centres, d["cross_work"], width=width, alpha=0.6, color=PALETTE[3], label="different works")
-    thr = p.get("threshold", {}).get("distance")
+    thr = (p.get("model_threshold") or p.get("threshold") or {}).get("distance")
     if thr is not None:
         ax.axvline(thr, color="black", ls="--", lw=1, label=f"threshold {thr:.3f}")
     ax.set_xlabel("cosine distance")
@@ -178,8 +178,8 @@ def figures(numbers: dict) -> dict[str, tuple[str, str]]:
     out = {}
     if "pairs" in numbers:
         p = numbers["pairs"]
-        out["distances"] = ("In-work vs cross-work cosine distances of all pairs; the shaded overlap is the "
-                            "share of the two distributions' mass they have in common.", _fig_distances(p))
+        out["distances"] = ("In-work vs cross-work cosine distances (densities); the overlap is the share of "
+                            "mass the two distributions have in common (0 = separated, 1 = identical).", _fig_distances(p))
         out["roc"] = ("ROC of the decision \"same work?\" by thresholding the cosine distance.", _fig_roc(p))
         out["pr"] = ("Precision-recall of the same decision (positives are rare: one pair in many).", _fig_pr(p))
     out["rank_hist"] = ("How far down the list the first other version of the query is.", _fig_rank_hist(r))
@@ -258,10 +258,21 @@ def render_html(numbers: dict, figs: dict[str, tuple[str, str]] | None = None) -
         t = p.get("threshold") or {}
         parts.append("<h2>Pair decisions: same work or not?</h2>")
         parts.append(f'<div class="grid">{fig("distances")}{fig("roc")}{fig("pr")}</div>')
-        rows = [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in t.items() if not isinstance(v, dict)]
+        d = p["distances"]
+        parts.append(_table(["pairs", "count", "mean distance", "median", "5%", "95%"],
+                            [[name, s["n"], f"{s['mean']:.3f}", f"{s['quantiles']['50']:.3f}",
+                              f"{s['quantiles']['5']:.3f}", f"{s['quantiles']['95']:.3f}"]
+                             for name, s in (("same work", d["in_work_stats"]), ("different works", d["cross_work_stats"]))]))
+        rows = []
+        for name, th in (("calibrated on half of the works, scored on the other half", p.get("threshold")),
+                         ("the model's stored threshold, scored on all pairs", p.get("model_threshold"))):
+            if th:
+                rows.append([name, f"{th['distance']:.4f}", f"{th['accuracy']:.3f}", f"{th['f1']:.3f}",
+                             f"{th['far']:.3f}", f"{th['frr']:.3f}"])
         if rows:
-            parts.append("<p>Decision threshold on the cosine distance (pairs closer than it are called versions):</p>")
-            parts.append(_table(["", "value"], rows))
+            parts.append(f"<p>Pairs: all {p['n_in_work']:,} in-work pairs and as many cross-work pairs (balanced). "
+                         "A pair is called versions when its cosine distance is below the threshold.</p>")
+            parts.append(_table(["threshold", "distance", "accuracy", "F1", "false accepts", "false rejects"], rows))
     parts.append("<h2>Retrieval: every item queries all others</h2>")
     parts.append(f'<div class="grid">{fig("rank_hist")}{fig("map_by_size")}{fig("recall")}</div>')
     parts.append(_table(["versions", "works", "queries", "MAP", "MR1"],
