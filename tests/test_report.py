@@ -165,3 +165,10 @@ def test_report_pair_auc_agrees_with_scikit_learn(index):
     t = sec["threshold"]
     assert 0 <= t["far"] <= 1 and 0 <= t["frr"] <= 1 and t["accuracy"] > 0.8  # well separated clusters
     assert sum(sec["distances"]["in_work"]) * (sec["distances"]["edges"][1] - sec["distances"]["edges"][0]) == pytest.approx(1.0)
+
+
+def test_report_recall_at_k_is_evaluates(index):
+    from coversearch.evaluate.retrieval import recall_at_k
+
+    _, v, lab = index
+    assert retrieval_section(v, lab)["recall_at_k"] == recall_at_k(v, lab)

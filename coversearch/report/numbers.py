@@ -50,7 +50,9 @@ def retrieval_section(vectors: np.ndarray, labels: Sequence, *, worst: int = 25)
         worst: rows of the per-work AP table kept in ``works_worst``.
 
     Returns:
-        dict: ``metrics`` (as ``coversearch evaluate``), ``rank_histogram``
+        dict: ``metrics`` (as ``coversearch evaluate``), ``recall_at_k`` (the
+        cosine shortlist's recall at K = 0.5 ... 10% of the catalogue, from
+        :func:`coversearch.evaluate.retrieval.retrieval_metrics`), ``rank_histogram``
         (count of queries per bin of the first version's rank),
         ``map_by_clique_size`` (``[{size, n_works, n_queries, map, mr1}]``,
         size = versions of the work in the index), ``works_worst`` (per-work
@@ -75,7 +77,8 @@ def retrieval_section(vectors: np.ndarray, labels: Sequence, *, worst: int = 25)
                       "mr1": float(r1[sel].mean()), "best_r1": int(r1[sel].min())})
     works.sort(key=lambda r: (r["ap"], r["work_id"]))
     return {
-        "metrics": {k: v for k, v in m.items() if not isinstance(v, np.ndarray)},
+        "metrics": {k: v for k, v in m.items() if not isinstance(v, (np.ndarray, list))},
+        "recall_at_k": m.get("recall_at_k", []),
         "rank_histogram": _rank_histogram(r1),
         "map_by_clique_size": by_size,
         "works_worst": works[:worst],

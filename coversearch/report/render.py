@@ -184,9 +184,9 @@ def figures(numbers: dict) -> dict[str, tuple[str, str]]:
         out["pr"] = ("Precision-recall of the same decision (positives are rare: one pair in many).", _fig_pr(p))
     out["rank_hist"] = ("How far down the list the first other version of the query is.", _fig_rank_hist(r))
     out["map_by_size"] = ("MAP of the queries whose work has this many versions in the index.", _fig_map_by_size(r))
-    if numbers.get("recall_at_k"):
+    if numbers["retrieval"].get("recall_at_k"):
         out["recall"] = ("Share of a query's versions inside the first K cosine neighbours: what a re-rank "
-                         "of that shortlist can reach at best.", _fig_recall(numbers["recall_at_k"]))
+                         "of that shortlist can reach at best.", _fig_recall(numbers["retrieval"]["recall_at_k"]))
     out["map2d"] = ("Embeddings projected on their two principal axes; colours are the largest works, grey "
                     "a sample of the others.", _fig_map2d(numbers["embedding_map"]))
     if numbers.get("kmeans", {}).get("rows"):
@@ -214,7 +214,7 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;bord
 .meta{color:#555;font-size:.9em} .cards{display:flex;flex-wrap:wrap;gap:.6em;margin:1em 0}
 .card{border:1px solid #ddd;border-radius:6px;padding:.5em .9em;min-width:7em}
 .card b{display:block;font-size:1.4em} .card span{color:#666;font-size:.8em}
-.grid{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;max-width:560px}
+.grid{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;flex:0 1 365px;max-width:365px}
 figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.8em;color:#555}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right}
 th{background:#f5f5f5} code{background:#f3f3f3;padding:0 .3em}
@@ -278,9 +278,9 @@ def render_html(numbers: dict, figs: dict[str, tuple[str, str]] | None = None) -
     parts.append(_table(["versions", "works", "queries", "MAP", "MR1"],
                         [[x["size"], x["n_works"], x["n_queries"], f"{x['map']:.3f}", f"{x['mr1']:.2f}"]
                          for x in r["map_by_clique_size"]]))
-    if numbers.get("recall_at_k"):
+    if numbers["retrieval"].get("recall_at_k"):
         parts.append(_table(["share of catalogue", "K", "recall at K"],
-                            [[f"{100 * x['fraction']:g}%", x["k"], f"{x['recall']:.3f}"] for x in numbers["recall_at_k"]]))
+                            [[f"{100 * x['fraction']:g}%", x["k"], f"{x['recall']:.3f}"] for x in numbers["retrieval"]["recall_at_k"]]))
     parts.append(f"<h2>Works, worst first ({len(r['works_worst'])} of {r['n_works_with_versions']})</h2>")
     parts.append(_table(["work", "versions", "AP (mean over its queries)", "MR1", "best first rank"],
                         [[w["work_id"], w["versions"], f"{w['ap']:.3f}", f"{w['mr1']:.1f}", w["best_r1"]]
