@@ -43,9 +43,11 @@ class AutoEncoder(nn.Module):
 
 
 def train_autoencoder(x: np.ndarray, *, kind: str = "deep", epochs: int = 200, batch: int = 128,
-                      lr: float = 1e-3, seed: int = 0) -> tuple[AutoEncoder, dict]:
+                      lr: float = 1e-3, seed: int = 0, threads: int = 1) -> tuple[AutoEncoder, dict]:
     """Fit on standardised features (N, F); returns the model and its record
-    (per-epoch MSE, seconds)."""
+    (per-epoch MSE, seconds). One thread by default: the layers are too small
+    for a thread pool to pay, and on a shared machine its spinning costs more."""
+    torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = AutoEncoder(x.shape[1], kind)

@@ -181,7 +181,7 @@ def figures(numbers: dict) -> dict[str, tuple[str, str]]:
         out["distances"] = ("In-work vs cross-work cosine distances (densities); the overlap is the share of "
                             "mass the two distributions have in common (0 = separated, 1 = identical).", _fig_distances(p))
         out["roc"] = ("ROC of the decision \"same work?\" by thresholding the cosine distance.", _fig_roc(p))
-        out["pr"] = ("Precision-recall of the same decision (positives are rare: one pair in many).", _fig_pr(p))
+        out["pr"] = ("Precision-recall of the same decision on the balanced pairs (half are versions).", _fig_pr(p))
     out["rank_hist"] = ("How far down the list the first other version of the query is.", _fig_rank_hist(r))
     out["map_by_size"] = ("MAP of the queries whose work has this many versions in the index.", _fig_map_by_size(r))
     if numbers["retrieval"].get("recall_at_k"):
@@ -212,7 +212,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5em auto;max-width:1150px;color:#222;padding:0 1em}
 h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 .meta{color:#555;font-size:.9em} .cards{display:flex;flex-wrap:wrap;gap:.6em;margin:1em 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:.5em .9em;min-width:7em}
+.card{border:1px solid #ddd;border-radius:6px;padding:.4em .8em;min-width:5.5em}
 .card b{display:block;font-size:1.4em} .card span{color:#666;font-size:.8em}
 .grid{display:flex;flex-wrap:wrap;gap:1em} figure{margin:0;flex:0 1 365px;max-width:365px}
 figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.8em;color:#555}
@@ -251,7 +251,7 @@ def render_html(numbers: dict, figs: dict[str, tuple[str, str]] | None = None) -
         f'<p class="meta">index <code>{_e(src["index_dir"])}</code> ({_e(src["index_kind"])}, {src["count"]:,} '
         f'items, {src["dim"]}-D) &middot; model <code>{_e(src["model_hash"])}</code> &middot; feature '
         f'{_e(src["feature"])} &middot; data <code>{_e(src["data"])}</code> &middot; made {_e(numbers["created"])} '
-        f'in {numbers["seconds"]:.1f} s</p>',
+        f'(numbers computed in {numbers["seconds"]:.1f} s)</p>',
         f'<div class="cards">{card_html}</div>',
     ]
     if p:
