@@ -368,13 +368,13 @@ def markdown(doc: dict) -> str:
                      f"{f(s, 'p_at_10', '{:.3f}')} | {f(s, 'pair_auc', '{:.3f}')} | {f(s, 'pair_accuracy', '{:.3f}')} | "
                      f"{s.get('dim') or '—'} | {train} | {emb} |")
     m = doc.get("machine", {})
-    lines.append("")
-    lines.append(f"({'complete run' if doc.get('complete') else 'PARTIAL run: the approaches above finished'}; "
-                 (f"{doc.get('n_train')} training / {doc.get('n_val')} validation / {doc.get('n_eval')} evaluation "
-                  "performances; " if doc.get("n_train") else "")
-                 + f"load average at start {m.get('loadavg_at_start')}, at the last write "
-                 f"{doc.get('loadavg_now')}; wall {(doc.get('wall_seconds') or 0) / 60:.0f} min"
-                 + (f"; not finished: {', '.join(doc['missing_steps'])}" if doc.get("missing_steps") else "") + ")")
+    state = "complete run" if doc.get("complete") else "PARTIAL run: only the approaches above finished"
+    counts = (f"{doc['n_train']} training / {doc['n_val']} validation / {doc['n_eval']} evaluation performances; "
+              if doc.get("n_train") else "")
+    wall = f"; wall {doc['wall_seconds'] / 60:.0f} min" if doc.get("wall_seconds") else ""
+    missing = f"; not finished: {', '.join(doc['missing_steps'])}" if doc.get("missing_steps") else ""
+    lines += ["", f"({state}; {counts}load average at start {m.get('loadavg_at_start')}, at the last write "
+                  f"{doc.get('loadavg_now')}{wall}{missing})"]
     return "\n".join(lines)
 
 
