@@ -131,6 +131,8 @@ def test_adapted_index_carries_its_model_and_query_refuses_another(built, tmp_pa
     assert ad["parent_model_hash"] == load_checkpoint(model)[1]["model_hash"]
     assert ad["steps"] == 3 and ad["n_pairs"][0] >= 2 and ad["seconds"] > 0 and ad["settings"]["mine"]["keep"] == 0.25
     assert "model.pt" in m.files and b.own_model() == tmp_path / "ad" / "model.pt"
+    mined = np.load(tmp_path / "ad" / "adapt_pairs.npy")  # (M, 3) round, a, b: what it learned from
+    assert mined.shape == (ad["n_pairs"][0], 3) and (mined[:, 0] == 1).all() and (mined[:, 1] < mined[:, 2]).all()
     assert (tmp_path / "ad.pt").read_bytes() == (tmp_path / "ad" / "model.pt").read_bytes()
     # the adapted model loads and embeds like any other: it reproduces the index's vectors
     net, info = load_checkpoint(b.own_model())

@@ -36,6 +36,7 @@ def adapt_encoder(
     progress: bool = False,
     log: Callable[[str], None] = lambda s: None,
     on_round: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
+    known: dict | None = None,
 ):
     """Mine -> fine-tune -> re-embed, ``rounds`` times, from a copy of ``model``.
 
@@ -52,10 +53,13 @@ def adapt_encoder(
         log: one line per stage.
         on_round: called as ``on_round(round, pairs, vectors)`` after each
             round (the study scripts measure there; the adaptation never does).
+        known: alignments already computed (see :func:`mine_pairs`), shared
+            between runs on the same catalogue by the study scripts.
 
     Returns:
-        (adapted model, its vectors (N, D) float32, record dict without timings
-        in ``record["settings"]`` and with per-round stats in ``record["rounds"]``).
+        (adapted model, its vectors (N, D) float32, record dict: ``settings``,
+        per-round stats in ``rounds``, ``n_pairs``, ``steps``, and
+        ``mined_pairs`` (M, 3) int64 rows (round, a, b) -- an array, not JSON).
     """
     from coversearch.model.embed import embed_sequences
 
@@ -65,8 +69,8 @@ def adapt_encoder(
         raise ConfigError(f"{len(sequences)} sequences for {len(vectors)} vectors")
     net = copy.deepcopy(model)
     seq_of = sequences.__getitem__
-    known: dict = {}
-    per_round = []
+    known = {} if known is None else known
+    per_round, mined_all = [], []
     vec = np.asarray(vectors, np.float32)
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
@@ -83,13 +87,15 @@ def adapt_encoder(
         per_round.append({"round": r, **mined.stats, **{f"train_{k}": v for k, v in fit.items() if k != "seconds"},
                           "seconds_mine": round(t1 - t0, 2), "seconds_train": round(t2 - t1, 2),
                           "seconds_embed": round(t3 - t2, 2)})
+        mined_all.append(np.column_stack([np.full(len(mined.pairs), r, np.int64), mined.pairs]))
         if on_round is not None:
             on_round(r, mined.pairs, vec)
     record = {"settings": {"mine": mine.to_dict(), "train": train.to_dict(), "rounds": rounds,
                           "align": {k: v for k, v in vars(align_config).items()}},
               "rounds": per_round,
               "n_pairs": [p["n_pairs"] for p in per_round],
-              "steps": sum(p["train_steps"] for p in per_round)}
+              "steps": sum(p["train_steps"] for p in per_round),
+              "mined_pairs": np.concatenate(mined_all).astype(np.int64)}
     return net, vec, record
 
 

@@ -4,7 +4,8 @@ folder (aside, swapped in only when complete) carrying the adapted model.
 The new folder's manifest names the adapted model (``model_hash``, file
 ``model.pt`` inside the folder), its parent model and the adaptation record
 (pairs mined, steps, seconds, peak memory, settings) under
-``extra["adaptation"]``. The checkpoint's own record holds the settings and
+``extra["adaptation"]``; the mined pairs themselves are kept in
+``adapt_pairs.npy`` (rows of the items table), for audit. The checkpoint's own record holds the settings and
 counts but no timings, so a seeded run gives a byte-identical model.
 """
 
@@ -23,6 +24,7 @@ from coversearch.index.bundle import OWN_MODEL, write_bundle
 from coversearch.index.choose import IndexSpec
 
 RECORD_KEYS = ("settings", "n_pairs", "steps")
+PAIRS = "adapt_pairs.npy"  # (M, 3) int64: round, row a, row b -- what the model learned from
 
 
 def adapt_index(
@@ -66,6 +68,7 @@ def adapt_index(
     log(f"adapting model {info['model_hash']} to {len(seqs)} performances in {bundle.path}")
     adapted, vec, rec = adapt_encoder(net, seqs, vectors, mine=mine, train=train, rounds=rounds,
                                       jobs=jobs, progress=progress, log=log)
+    mined_pairs = rec.pop("mined_pairs")
     seconds = time.perf_counter() - t0
     ckpt_record = {"adapted_from": info["model_hash"], "adaptation": {k: rec[k] for k in RECORD_KEYS},
                    "source": bundle.manifest.source, "n_items": len(seqs)}
@@ -75,7 +78,10 @@ def adapt_index(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.model.", dir=out_dir.parent))
     try:
         h = save_checkpoint(tmp / OWN_MODEL, adapted, ckpt_record)
-        files = {OWN_MODEL: tmp / OWN_MODEL, "model.json": tmp / "model.json"}
+        import numpy as np
+
+        np.save(tmp / PAIRS, mined_pairs)
+        files = {OWN_MODEL: tmp / OWN_MODEL, "model.json": tmp / "model.json", PAIRS: tmp / PAIRS}
         rr = bundle.path / "rerank.json"
         if rr.is_file():
             files["rerank.json"] = rr
