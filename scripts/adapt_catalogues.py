@@ -5,6 +5,8 @@
     # the works a still-running generator has finished (its newest --skip-newest
     # work folders may be half-written and are left out)
     python scripts/adapt_catalogues.py snapshot data/benchmark-standard-s2026-h4096-n600 data/adapt-standard-s2026-snap
+    # every third work of a finished set: ~1,000 performances, same structure
+    python scripts/adapt_catalogues.py snapshot data/benchmark-wide-s2026-h4096-n600 data/adapt-wide-s2026-third --every 3
 
     # a catalogue mixing two kinds of music without id collisions: the
     # performances of half the works (every other work id, sorted) from A,
@@ -53,6 +55,9 @@ def main() -> None:
     s.add_argument("src", type=Path)
     s.add_argument("out", type=Path)
     s.add_argument("--skip-newest", type=int, default=4)
+    s.add_argument("--every", type=int, default=1,
+                   help="keep every N-th work (sorted by numeric id): a smaller catalogue of the same structure")
+    s.add_argument("--offset", type=int, default=0, help="which of the N interleaved subsets")
     m = sub.add_parser("mixed")
     m.add_argument("a", type=Path)
     m.add_argument("b", type=Path)
@@ -61,6 +66,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.cmd == "snapshot":
         dirs = complete(args.src, args.skip_newest)
+        ids = sorted(dirs, key=lambda w: int(w.split("_")[1]))
+        dirs = {w: dirs[w] for i, w in enumerate(ids) if i % args.every == args.offset}
         out = fresh(args.out)
         for name, p in dirs.items():
             os.symlink(p.resolve(), out / FEAT / name)
