@@ -64,11 +64,16 @@ def build_index(
     batch_size: int = 8,
     progress: bool = True,
     log=print,
+    audio: str | Path | None = None,
+    features_dir: str | Path | None = None,
 ) -> dict:
     """Embed every performance under ``data`` and write the index folder atomically.
 
     Args:
         data: Da-TACOS root; None = the embedded default (demo data, generated if absent).
+        audio: a folder of audio files instead of ``data``: extracted first
+            (``extract_audio``) into ``features_dir`` (default
+            ``audio_features_dir(audio)``), which is then indexed as ``data``.
         model: checkpoint ``.pt``; None = the shipped encoder.
         index_dir: destination folder (replaced only when the new one is complete).
         index_type: ``auto``, ``flat``, ``hnsw`` or ``ivfpq``.
@@ -87,9 +92,16 @@ def build_index(
     from coversearch.model.embed import embed_sequences
 
     t0 = time.perf_counter()
-    source = Path(data) if data else ensure_demo_data(progress=progress, log=log)
+    if data is not None and audio is not None:
+        raise ConfigError("give --data (Da-TACOS features) or --audio (audio files), not both")
+    source = Path(data) if data else None if audio else ensure_demo_data(progress=progress, log=log)
     net, info = load_checkpoint(model)
     feature = feature or info["config"].feature
+    if audio is not None:
+        source = Path(features_dir) if features_dir else audio_features_dir(audio)
+        log(f"extracting {feature} of the audio under {audio} into {source}")
+        extract_audio([audio], source, features=(_audio_feature(feature),), jobs=jobs, skip_bad=skip_bad,
+                      progress=progress, log=log)
     cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
     t1 = time.perf_counter()
     vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
@@ -98,6 +110,8 @@ def build_index(
     cols = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets}
     for field in ("work_title", "work_artist", "perf_title", "perf_artist", "release_year", "instrumental"):
         cols[field] = [meta.get(p, {}).get(field, "") for p in cache.perf_ids]
+    if any("source" in meta.get(p, {}) for p in cache.perf_ids):  # extracted from audio: the audio file
+        cols["source"] = [meta.get(p, {}).get("source", "") for p in cache.perf_ids]
     cols["path"] = cache.paths
     spec = choose_index(len(vectors), vectors.shape[1], kind=index_type)
     manifest = write_bundle(
@@ -129,6 +143,7 @@ def query(
     perf_id: str | None = None,
     *,
     file: str | Path | None = None,
+    audio: str | Path | None = None,
     k: int = 10,
     index_dir: str | Path = DEFAULT_INDEX_DIR,
     model: str | Path | None = None,
@@ -136,7 +151,10 @@ def query(
     shortlist: int | None = None,
     jobs: int = 1,
 ) -> dict:
-    """The ``k`` nearest performances to an indexed id, or to a file not in the index.
+    """The ``k`` nearest performances to an indexed id, an h5 ``file`` or an ``audio`` file.
+
+    A file or audio query that is itself in the index is marked
+    ``same_recording`` (see ``_same_recording``) instead of being dropped.
 
     With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
     tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
@@ -154,8 +172,11 @@ def query(
 
     from coversearch.index.bundle import load_bundle
 
-    if (perf_id is None) == (file is None):
-        raise ConfigError("give either a performance id or --file, not both")
+    given = [n for n, v in (("a performance id", perf_id), ("--file", file), ("--audio", audio)) if v is not None]
+    if not given:
+        raise ConfigError("nothing to query: give a performance id (e.g. P_22), --file X.h5 or --audio X.mp3")
+    if len(given) > 1:
+        raise ConfigError(f"give one query, not {' and '.join(given)}")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
     bundle = load_bundle(index_dir)
@@ -167,6 +188,9 @@ def query(
         qinfo = {"perf_id": perf_id, "work_id": work_col[row], "row": row}
         exclude = [row]
         qseq = None
+    elif audio is not None:
+        vec, qinfo, qseq = _embed_audio(audio, bundle, model)
+        exclude = []
     else:
         vec, qinfo, qseq = _embed_file(file, bundle, model)
         exclude = []
@@ -198,7 +222,9 @@ def query(
         rec.update(rank=rank, row=int(r), distance=float(1.0 - s), same_work=rec["work_id"] == qinfo.get("work_id"))
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
+        rec["same_recording"] = _same_recording(qinfo, rec)
         results.append(rec)
+    _adopt_work(qinfo, results)
     return {"query": qinfo, "results": results, "index_dir": str(index_dir)}
 
 
@@ -233,6 +259,87 @@ def _cache_of(bundle):
     if cache.perf_ids != ids:
         raise IndexMismatchError(f"{bundle.path}: prepared cache {path} changed since the index was built; rebuild the index")
     return cache
+
+
+# cosine distance under which two embeddings come from the same features (float32
+# rounding of one recording is ~1e-7; a re-encoded copy, e.g. mp3, is ~1e-3 away)
+SAME_RECORDING_DISTANCE = 1e-5
+
+
+def _same_recording(qinfo: dict, rec: dict) -> bool:
+    """Is an indexed item the query itself? Same perf id read from an h5 file,
+    same audio source path, or identical features (distance <= 1e-5)."""
+    if "row" in qinfo:
+        return False  # a query by id never returns its own row
+    if qinfo.get("perf_id") and qinfo["perf_id"] == rec["perf_id"]:
+        return True
+    if qinfo.get("audio") and rec.get("source") and rec["source"] == qinfo["audio"]:
+        return True
+    return rec["distance"] <= SAME_RECORDING_DISTANCE
+
+
+def _adopt_work(qinfo: dict, results: list[dict]) -> None:
+    """An audio query found in the index takes that item's work, so its versions get the '*' mark."""
+    same = next((r for r in results if r["same_recording"]), None)
+    if same is not None and not qinfo.get("work_id"):
+        qinfo["work_id"] = same["work_id"]
+        qinfo["same_recording_as"] = same["perf_id"]
+        for r in results:
+            r["same_work"] = r["work_id"] == same["work_id"]
+
+
+def audio_features_dir(audio: str | Path) -> Path:
+    """Where ``build-index --audio DIR`` keeps the features it extracts:
+    ``$XDG_CACHE_HOME/coversearch/audio-features/<DIR name>-<sha256 of its absolute path, 10 hex>``
+    (``~/.cache`` by default), so the music folder itself is never written."""
+    import hashlib
+
+    p = Path(audio).resolve()
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "coversearch" / "audio-features" / f"{p.name}-{hashlib.sha256(str(p).encode()).hexdigest()[:10]}"
+
+
+def _audio_feature(feature: str) -> str:
+    if feature not in ("hpcp", "cens"):
+        raise ConfigError(f"the model reads {feature!r}, which cannot be computed from audio here (hpcp or cens only)")
+    return feature
+
+
+def extract_audio(inputs, out, *, features=("hpcp",), works=None, jobs: int = 2, skip_bad: bool = False,
+                  progress: bool = True, log=print) -> dict:
+    """Extract Da-TACOS features from audio files and folders into ``out`` (``coversearch.audio.batch.extract``)."""
+    from coversearch.audio.batch import extract
+
+    return extract(inputs, out, features=features, works=works, jobs=jobs, skip_bad=skip_bad, progress=progress, log=log)
+
+
+def audio_sequence(path: str | Path, feature: str = "hpcp"):
+    """An audio file -> the prepared sequence the encoder reads, (T', 12) float32 at 0.232 s.
+
+    Decodes, extracts ``feature`` as Da-TACOS did (hop 512) and prepares it
+    like any indexed file (``features.prepare``).
+
+    Raises:
+        DataError: unusable audio (one line naming the file).
+        ConfigError: a feature that cannot be computed from audio.
+    """
+    from coversearch.audio.extract import extract_file
+    from coversearch.config import DEFAULT_HOP
+    from coversearch.features.prepare import prepare
+
+    feature = _audio_feature(feature)
+    return prepare(extract_file(path, (feature,))[feature], DEFAULT_HOP)
+
+
+def _embed_audio(audio, bundle, model):
+    from coversearch.model.checkpoint import load_checkpoint
+    from coversearch.model.embed import embed_sequences
+
+    net, info = load_checkpoint(model)
+    bundle.check_model(info["model_hash"], net.config.dim)
+    seq = audio_sequence(audio, bundle.manifest.feature)
+    vec = embed_sequences(net, [seq])
+    return vec, {"audio": str(Path(audio).resolve()), "perf_id": None, "work_id": None}, seq
 
 
 def _embed_file(file, bundle, model):
@@ -423,4 +530,5 @@ def train(
     )
 
 
-__all__ = ["build_index", "query", "evaluate", "train", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
+__all__ = ["build_index", "query", "evaluate", "train", "ensure_demo_data", "prepare_data", "extract_audio",
+           "audio_sequence", "DataError", "UnknownIdError"]
