@@ -83,6 +83,8 @@ def load_audio(path: str | os.PathLike, *, min_seconds: float = MIN_SECONDS) -> 
     try:
         audio = es.MonoLoader(filename=str(p), sampleRate=SAMPLE_RATE)()
     except RuntimeError as e:
+        if _wav_frames(p) == 0:  # FFmpeg reports a header without samples as a read error
+            raise DataError(f"{p}: zero-length audio (a header and no samples)") from None
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         reason = reason.split("error = ")[-1] if "error = " in reason else reason
         raise DataError(f"{p}: unreadable or corrupt audio ({reason})") from None
@@ -97,6 +99,19 @@ def load_audio(path: str | os.PathLike, *, min_seconds: float = MIN_SECONDS) -> 
     if float(np.abs(audio).max()) < SILENCE_PEAK:
         raise DataError(f"{p}: all silence (peak below -80 dBFS)")
     return audio
+
+
+def _wav_frames(p: Path) -> int | None:
+    """Sample frames a wav header announces (None: not a readable wav)."""
+    if p.suffix.lower() != ".wav":
+        return None
+    import wave
+
+    try:
+        with wave.open(str(p), "rb") as w:
+            return w.getnframes()
+    except (wave.Error, EOFError, OSError):
+        return None
 
 
 def read_tags(path: str | os.PathLike) -> dict[str, str]:
