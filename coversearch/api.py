@@ -150,6 +150,8 @@ def query(
     rerank: bool = False,
     shortlist: int | None = None,
     jobs: int = 1,
+    bundle=None,
+    with_vector: bool = False,
 ) -> dict:
     """The ``k`` nearest performances to an indexed id, an h5 ``file`` or an ``audio`` file.
 
@@ -159,6 +161,10 @@ def query(
     With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
     tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
     score; the eligible items never change, only their order.
+
+    ``bundle`` is an index already loaded from ``index_dir`` (the HTTP server
+    keeps one in memory and swaps it whole on reload); ``with_vector`` adds the
+    query's unit vector as ``query_vector`` (the server's distance profile).
 
     Returns:
         {"query": {...}, "results": [{rank, perf_id, work_id, work_title, perf_artist,
@@ -179,13 +185,12 @@ def query(
         raise ConfigError(f"give one query, not {' and '.join(given)}")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    bundle = load_bundle(index_dir)
+    bundle = bundle if bundle is not None else load_bundle(index_dir)
     items = bundle.items
-    work_col = items.column("work_id").to_pylist()
     if perf_id is not None:
         row = bundle.row_of(perf_id)
         vec = np.asarray(bundle.vector_of(perf_id), np.float32)[None]
-        qinfo = {"perf_id": perf_id, "work_id": work_col[row], "row": row}
+        qinfo = {"perf_id": perf_id, "work_id": items.column("work_id")[row].as_py(), "row": row}
         exclude = [row]
         qseq = None
     elif audio is not None:
@@ -225,7 +230,10 @@ def query(
         rec["same_recording"] = _same_recording(qinfo, rec)
         results.append(rec)
     _adopt_work(qinfo, results)
-    return {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+    out = {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+    if with_vector:
+        out["query_vector"] = vec[0].tolist()
+    return out
 
 
 RERANK_FILE = "rerank.json"

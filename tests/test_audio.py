@@ -360,3 +360,22 @@ def test_audio_sequence_is_what_the_encoder_reads(music):
     assert seq.shape[0] == pytest.approx(SECONDS / 0.232, rel=0.15) and seq.max() == pytest.approx(1.0)
     with pytest.raises(ConfigError, match="crema"):
         api.audio_sequence(files["W_92_v0"], "crema")
+
+
+def test_http_upload_of_audio(audio_index, music):
+    """The HTTP service's upload route uses the same helper (and never echoes its private temp path)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from coversearch.serve import ServeConfig, create_app
+
+    _, files = music
+    app = create_app(ServeConfig(index_dir=str(audio_index / "index"), watch_seconds=0, max_upload_mb=8, max_k=10))
+    with TestClient(app) as c:
+        with open(files["W_18_v0"], "rb") as f:
+            r = c.post("/api/query/file", files={"file": ("W_18_v0.wav", f, "audio/wav")}, data={"k": "2"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["results"][0]["same_recording"] is True and out["results"][0]["perf_title"] == "W_18_v0"
+    assert "audio" not in out["query"] and out["query"]["kind"] == "audio"
