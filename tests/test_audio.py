@@ -232,6 +232,14 @@ def test_extract_formats_metadata_and_resume(tmp_path, music):
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     r = runner.invoke(main, ["extract", str(base / "music"), "--out", str(out), "--quiet"])
     assert "extracted 1 file(s), 3 unchanged" in r.output, r.output
+    # the folder moved (same name, same files): nothing to extract, the sources follow
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "music"
+    shutil.copytree(base / "music", moved)  # copy2 keeps the mtimes
+    r = runner.invoke(main, ["extract", str(moved), "--out", str(out), "--quiet"])
+    assert "extracted 0 file(s), 4 unchanged" in r.output, r.output
+    assert all(m["source"].startswith(str(moved.resolve())) for m in load_metadata(out).values())
 
 
 def test_interrupted_run_leaves_complete_files_and_resumes(tmp_path, music):

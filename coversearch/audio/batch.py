@@ -241,7 +241,7 @@ def extract(inputs, out: str | os.PathLike, *, features=("hpcp",), works: str | 
     out.mkdir(parents=True, exist_ok=True)
     side = _load_sidecar(out)
     done: dict = side["files"]
-    tasks, unchanged = [], 0
+    tasks, unchanged, moved = [], 0, False
     for src, key in files:
         st = src.stat()
         pid = perf_id_of(key)
@@ -249,20 +249,20 @@ def extract(inputs, out: str | os.PathLike, *, features=("hpcp",), works: str | 
         wid = work_id_of(label) if label else work_id_of_file(key)
         rec = done.get(pid)
         paths = output_paths(out, wid, pid, feats)
-        if (rec and rec["source"] == str(src.resolve()) and rec["size"] == st.st_size
-                and rec["mtime_ns"] == st.st_mtime_ns and rec["work_id"] == wid
-                and set(feats) <= set(rec["features"]) and all(p.is_file() for p in paths.values())):
+        same = bool(rec) and rec["size"] == st.st_size and rec["mtime_ns"] == st.st_mtime_ns and rec["work_id"] == wid
+        if same and set(feats) <= set(rec["features"]) and all(p.is_file() for p in paths.values()):
+            if rec["source"] != str(src.resolve()):  # the same file, moved with its folder
+                rec["source"] = str(src.resolve())
+                moved = True
             unchanged += 1
             continue
         if rec and rec["work_id"] != wid:  # regrouped: drop the files under the old work
             for p in output_paths(out, rec["work_id"], pid, rec["features"]).values():
                 p.unlink(missing_ok=True)
-            rec = None
-        todo = [f for f in feats if rec is None or f not in rec["features"] or rec["size"] != st.st_size
-                or rec["mtime_ns"] != st.st_mtime_ns or not paths[f].is_file()]
+        todo = [f for f in feats if not same or f not in rec["features"] or not paths[f].is_file()]
         tasks.append({"src": str(src), "out": str(out), "perf_id": pid, "work_id": wid, "features": todo,
                       "key": key, "label": label or "", "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                      "keep": sorted(set(rec["features"]) - set(todo)) if rec else []})
+                      "keep": sorted(set(rec["features"]) - set(todo)) if same else []})
     stats = {"ok": 0, "audio_seconds": 0.0, "decode_cpu": 0.0, "features_cpu": 0.0}
     by_pid = {t["perf_id"]: t for t in tasks}
     last_save = [time.perf_counter()]
@@ -306,7 +306,7 @@ def extract(inputs, out: str | os.PathLike, *, features=("hpcp",), works: str | 
                     bar.update(1)
     finally:
         bar.close()
-        if tasks:
+        if tasks or moved:
             save(force=True)
     meta_path = out / "da-tacos_metadata" / f"da-tacos_{SUBSET}_subset_metadata.json"
     write_bytes_atomic(meta_path, (json.dumps(_metadata(done), indent=1) + "\n").encode())
