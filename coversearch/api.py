@@ -64,6 +64,13 @@ def build_index(
     batch_size: int = 8,
     progress: bool = True,
     log=print,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_timeout: float | None = None,
+    shard_dir: str | Path | None = None,
+    store: str = "faiss",
+    milvus_uri: str | None = None,
+    milvus_collection: str | None = None,
 ) -> dict:
     """Embed every performance under ``data`` and write the index folder atomically.
 
@@ -76,6 +83,13 @@ def build_index(
         subset: only ``benchmark`` or ``coveranalysis``; None = all found.
         jobs: reader processes for the cache.
         skip_bad: skip unreadable files instead of stopping at the first.
+        engine: ``local`` (prepared cache + in-process encoder) or ``ray``
+            (a Ray Data pipeline, :mod:`coversearch.scale.ray_build`; same items and vectors).
+        ray_address: with ``ray``: an existing cluster; None = start a local Ray (2 CPUs).
+        ray_timeout: with ``ray``: seconds for the whole job (default 24 h).
+        shard_dir: with ``ray``: where the Parquet shards go (default beside ``index_dir``).
+        store: ``faiss`` (index.faiss in the folder) or ``milvus`` (a collection at ``milvus_uri``).
+        milvus_uri, milvus_collection: the Milvus server URI or Lite ``.db`` path; collection base name.
 
     Returns:
         Summary dict (counts, seconds per stage, manifest).
@@ -85,20 +99,38 @@ def build_index(
     from coversearch.index.choose import choose_index
     from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
+    from coversearch.index.store import StoreConfig
 
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown --engine {engine!r}; choose local or ray")
+    if engine == "local" and (ray_address or shard_dir):
+        raise ConfigError("--ray-address/--shard-dir need --engine ray")
+    store_cfg = StoreConfig(store, milvus_uri or "", milvus_collection or "")
     t0 = time.perf_counter()
     source = Path(data) if data else ensure_demo_data(progress=progress, log=log)
     net, info = load_checkpoint(model)
     feature = feature or info["config"].feature
-    cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
-    t1 = time.perf_counter()
-    vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
-    t2 = time.perf_counter()
+    if engine == "ray":
+        from coversearch.scale.ray_build import build_vectors
+
+        vectors, base, bad, extra, secs = build_vectors(
+            source, index_dir, feature=feature, subset=subset, model_path=info["path"], model_hash=info["model_hash"],
+            ray_address=ray_address, timeout=ray_timeout, shard_dir=shard_dir, skip_bad=skip_bad,
+            model_batch=batch_size, progress=progress, log=log)
+        t1 = t0 + secs["prepare"]
+        t2 = time.perf_counter()
+    else:
+        cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
+        t1 = time.perf_counter()
+        vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
+        t2 = time.perf_counter()
+        base = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets, "path": cache.paths}
+        bad, extra = report.bad, {"cache": str(cache.path)}
     meta = load_metadata(source)
-    cols = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets}
+    cols = {"perf_id": base["perf_id"], "work_id": base["work_id"], "subset": base["subset"]}
     for field in ("work_title", "work_artist", "perf_title", "perf_artist", "release_year", "instrumental"):
-        cols[field] = [meta.get(p, {}).get(field, "") for p in cache.perf_ids]
-    cols["path"] = cache.paths
+        cols[field] = [meta.get(p, {}).get(field, "") for p in base["perf_id"]]
+    cols["path"] = base["path"]
     spec = choose_index(len(vectors), vectors.shape[1], kind=index_type)
     manifest = write_bundle(
         index_dir,
@@ -112,14 +144,15 @@ def build_index(
             "hop": PREPARED_HOP,
             "dim": int(vectors.shape[1]),
             "source": str(Path(source).resolve()),
-            "extra": {"cache": str(cache.path), "skipped": [p for p, _ in report.bad]},
+            "extra": {**extra, "engine": engine, "skipped": [p for p, _ in bad]},
         },
+        store=store_cfg,
     )
     t3 = time.perf_counter()
     return {
         "index_dir": str(index_dir),
         "count": len(vectors),
-        "skipped": len(report.bad),
+        "skipped": len(bad),
         "seconds": {"prepare": round(t1 - t0, 2), "embed": round(t2 - t1, 2), "index": round(t3 - t2, 2)},
         "manifest": manifest,
     }
@@ -135,6 +168,8 @@ def query(
     rerank: bool = False,
     shortlist: int | None = None,
     jobs: int = 1,
+    store: str | None = None,
+    milvus_uri: str | None = None,
 ) -> dict:
     """The ``k`` nearest performances to an indexed id, or to a file not in the index.
 
@@ -146,19 +181,20 @@ def query(
         {"query": {...}, "results": [{rank, perf_id, work_id, work_title, perf_artist,
         ..., distance, same_work}]} with cosine distance = 1 - cosine.
 
+    ``store`` / ``milvus_uri``: expect the index's vectors in this store
+    (default: whatever its manifest names) / reach its Milvus collection there.
+
     Raises:
         UnknownIdError: ``perf_id`` not in the index (with suggestions).
         IndexMismatchError: missing index, or ``file`` embedded by another model.
     """
     import numpy as np
 
-    from coversearch.index.bundle import load_bundle
-
     if (perf_id is None) == (file is None):
         raise ConfigError("give either a performance id or --file, not both")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    bundle = load_bundle(index_dir)
+    bundle = _open_bundle(index_dir, store, milvus_uri)
     items = bundle.items
     work_col = items.column("work_id").to_pylist()
     if perf_id is not None:
@@ -220,6 +256,18 @@ def load_rerank_config(index_dir: str | Path):
         raise ConfigError(f"{p}: unreadable re-rank settings ({e}); delete it or run `coversearch tune-rerank`") from None
 
 
+def _open_bundle(index_dir, store: str | None = None, milvus_uri: str | None = None, *, load_index: bool = True):
+    """Load an index folder, checking it keeps its vectors in ``store`` (if given)."""
+    from coversearch.errors import IndexMismatchError
+    from coversearch.index.bundle import load_bundle
+
+    bundle = load_bundle(index_dir, load_index=load_index, milvus_uri=milvus_uri)
+    if store and store != bundle.store_kind:
+        raise IndexMismatchError(f"index {index_dir} keeps its vectors in {bundle.store_kind}, not {store}; "
+                                 f"rebuild it with `coversearch build-index --store {store}`")
+    return bundle
+
+
 def _cache_of(bundle):
     """The prepared cache an index was built from (re-rank reads sequences there, never raw files)."""
     from coversearch.errors import IndexMismatchError
@@ -243,6 +291,8 @@ def _embed_file(file, bundle, model):
 
     net, info = load_checkpoint(model)
     bundle.check_model(info["model_hash"], net.config.dim)
+    if bundle.store_kind == "milvus":  # the collection, too, must hold this model's vectors
+        bundle.store.check(model_hash=info["model_hash"], dim=net.config.dim, what="query model")
     feature = bundle.manifest.feature
     c = load_chroma(file, feature)
     seq = prepare(c.frames, c.hop)
@@ -260,21 +310,27 @@ def evaluate(
     shortlist: int | None = None,
     max_queries: int | None = None,
     jobs: int = 1,
+    store: str | None = None,
+    milvus_uri: str | None = None,
 ) -> dict:
     """All-against-all retrieval metrics of an index (each query excluded from its own list).
 
     With ``rerank``, each query's cosine shortlist is re-ordered by alignment
     and the rest of the ranking stays in cosine order; ``max_queries`` evaluates
     a fixed, seeded sample of the queries that have a version in the index.
+    For an index whose vectors are in Milvus, the vectors evaluated are the
+    ones the collection returns (checked against the model and count first).
     """
     import numpy as np
 
     from coversearch.evaluate.retrieval import retrieval_metrics
-    from coversearch.index.bundle import load_bundle
 
-    bundle = load_bundle(index_dir, load_index=False)
+    bundle = _open_bundle(index_dir, store, milvus_uri, load_index=False)
     labels = np.array(bundle.items.column("work_id").to_pylist())
-    vectors = np.asarray(bundle.vectors, np.float32)
+    if bundle.store_kind == "milvus":
+        vectors = bundle.store.fetch_vectors()
+    else:
+        vectors = np.asarray(bundle.vectors, np.float32)
     if rerank or max_queries:
         m = _evaluate_queries(bundle, vectors, labels, index_dir, rerank=rerank, shortlist=shortlist,
                               max_queries=max_queries, jobs=jobs, progress=progress)

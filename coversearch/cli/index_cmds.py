@@ -6,6 +6,7 @@ import click
 
 from coversearch.cli import main
 from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli.scale_cmds import ray_options, store_options
 
 
 @main.command("build-index")
@@ -23,13 +24,15 @@ from coversearch.cli._common import _echo_err, _reports_errors
 @click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared cache.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@ray_options
+@store_options
 @_reports_errors
-def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, skip_bad, quiet):
+def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, skip_bad, quiet, **scale):
     """Embed every performance and write the FAISS index, the items table and a manifest."""
     from coversearch import api
 
     out = api.build_index(data, model=model, index_dir=index_dir, index_type=index_type, feature=feature,
-                          subset=subset, jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err)
+                          subset=subset, jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err, **scale)
     m = out["manifest"]
     s = out["seconds"]
     click.echo(f"indexed {out['count']} performances into {out['index_dir']} "
