@@ -168,6 +168,8 @@ def query(
     rerank: bool = False,
     shortlist: int | None = None,
     jobs: int = 1,
+    bundle=None,
+    with_vector: bool = False,
     store: str | None = None,
     milvus_uri: str | None = None,
 ) -> dict:
@@ -176,6 +178,10 @@ def query(
     With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
     tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
     score; the eligible items never change, only their order.
+
+    ``bundle`` is an index already loaded from ``index_dir`` (the HTTP server
+    keeps one in memory and swaps it whole on reload); ``with_vector`` adds the
+    query's unit vector as ``query_vector`` (the server's distance profile).
 
     Returns:
         {"query": {...}, "results": [{rank, perf_id, work_id, work_title, perf_artist,
@@ -194,13 +200,12 @@ def query(
         raise ConfigError("give either a performance id or --file, not both")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    bundle = _open_bundle(index_dir, store, milvus_uri)
+    bundle = bundle if bundle is not None else _open_bundle(index_dir, store, milvus_uri)
     items = bundle.items
-    work_col = items.column("work_id").to_pylist()
     if perf_id is not None:
         row = bundle.row_of(perf_id)
         vec = np.asarray(bundle.vector_of(perf_id), np.float32)[None]
-        qinfo = {"perf_id": perf_id, "work_id": work_col[row], "row": row}
+        qinfo = {"perf_id": perf_id, "work_id": items.column("work_id")[row].as_py(), "row": row}
         exclude = [row]
         qseq = None
     else:
@@ -235,7 +240,10 @@ def query(
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
         results.append(rec)
-    return {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+    out = {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+    if with_vector:
+        out["query_vector"] = vec[0].tolist()
+    return out
 
 
 RERANK_FILE = "rerank.json"
@@ -352,7 +360,7 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
 
     import numpy as np
 
-    from coversearch.evaluate.retrieval import metrics_from_scores, summarise
+    from coversearch.evaluate.retrieval import RECALL_FRACTIONS, metrics_from_scores, summarise
 
     t0 = time.perf_counter()
     _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -371,6 +379,9 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
     for start in range(0, len(candidates), block):
         rows_q = candidates[start : start + block]
         scores = (vectors[rows_q] @ vectors.T).astype(np.float64)  # (B, N)
+        # recall at K is the first stage's (cosine) ceiling, measured before re-ranking
+        first = metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True,
+                                    recall_fractions=RECALL_FRACTIONS)["per_query"]
         if rerank:
             for i, q in enumerate(rows_q):
                 short = cosine_shortlist(scores[i], int(q), kk)
@@ -381,11 +392,16 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
                 bar.update(1)
         else:
             bar.update(len(rows_q))
-        parts.append(metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True)["per_query"])
+        part = first if not rerank else \
+            metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True)["per_query"]
+        part["recall"] = first["recall"]
+        parts.append(part)
     bar.close()
     per_query = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else \
-        {key: np.zeros(0) for key in ("ap", "r1", "p_at_k", "p_at_10", "n_rel")}
-    m = summarise(per_query, n_items=len(labels), seconds=time.perf_counter() - t0)
+        {key: np.zeros(0) for key in ("ap", "r1", "p_at_k", "p_at_10", "n_rel")} | \
+        {"recall": np.zeros((0, len(RECALL_FRACTIONS)))}
+    m = summarise(per_query, n_items=len(labels), seconds=time.perf_counter() - t0,
+                  recall_fractions=RECALL_FRACTIONS)
     m["seconds_per_query"] = m["seconds"] / max(1, len(candidates))
     if rerank:
         m["shortlist"] = int(kk)

@@ -17,6 +17,7 @@ RANK = {
     "rerank": 6,
     "api": 7,
     "cli": 8,
+    "serve": 8,
 }
 
 
