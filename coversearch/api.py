@@ -200,7 +200,7 @@ def query(
         raise ConfigError("give either a performance id or --file, not both")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    bundle = bundle if bundle is not None else _open_bundle(index_dir, store, milvus_uri)
+    bundle = bundle if bundle is not None else open_index(index_dir, store, milvus_uri)
     items = bundle.items
     if perf_id is not None:
         row = bundle.row_of(perf_id)
@@ -264,7 +264,7 @@ def load_rerank_config(index_dir: str | Path):
         raise ConfigError(f"{p}: unreadable re-rank settings ({e}); delete it or run `coversearch tune-rerank`") from None
 
 
-def _open_bundle(index_dir, store: str | None = None, milvus_uri: str | None = None, *, load_index: bool = True):
+def open_index(index_dir, store: str | None = None, milvus_uri: str | None = None, *, load_index: bool = True):
     """Load an index folder, checking it keeps its vectors in ``store`` (if given)."""
     from coversearch.errors import IndexMismatchError
     from coversearch.index.bundle import load_bundle
@@ -333,7 +333,7 @@ def evaluate(
 
     from coversearch.evaluate.retrieval import retrieval_metrics
 
-    bundle = _open_bundle(index_dir, store, milvus_uri, load_index=False)
+    bundle = open_index(index_dir, store, milvus_uri, load_index=False)
     labels = np.array(bundle.items.column("work_id").to_pylist())
     if bundle.store_kind == "milvus":
         vectors = bundle.store.fetch_vectors()

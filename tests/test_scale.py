@@ -250,8 +250,14 @@ def test_milvus_rebuild_swaps_collections_and_failure_keeps_old(milvus_db, tmp_p
     b = load_bundle(idx)
     assert b.count == 90 and b.search(x[:1], 1)[1][0, 0] == 0  # the old index answers
     m2 = write_bundle(idx, x[:60], _cols(60), manifest_fields={"model_hash": "h"}, store=StoreConfig("milvus", milvus_db, "sw"))
-    assert [n for n in c.list_collections() if n.startswith("sw_")] == [m2.extra["store"]["collection"]]
+    new = m2.extra["store"]["collection"]
+    assert m2.extra["store"]["previous"]["collection"] == old  # kept one build for servers still on the old folder
+    assert sorted(n for n in c.list_collections() if n.startswith("sw_")) == sorted([old, new])
     assert load_bundle(idx).count == 60
+    m3 = write_bundle(idx, x[:30], _cols(30), manifest_fields={"model_hash": "h"}, store=StoreConfig("milvus", milvus_db, "sw"))
+    assert sorted(n for n in c.list_collections() if n.startswith("sw_")) == sorted([new, m3.extra["store"]["collection"]])
+    write_bundle(idx, x[:30], _cols(30), manifest_fields={"model_hash": "h"})  # back to FAISS: nothing left behind
+    assert [n for n in c.list_collections() if n.startswith("sw_")] == []
 
 
 def test_store_options_on_the_cli(data, model, local_index, milvus_db, tmp_path):
@@ -277,6 +283,22 @@ def test_store_options_on_the_cli(data, model, local_index, milvus_db, tmp_path)
     r = runner.invoke(main, ["build-index", "--data", str(data), "--index-dir", str(tmp_path / "x"),
                              "--store", "milvus", "--milvus-uri", "localhost:19530"])
     assert r.exit_code == 5 and "give a server URI" in r.stderr
+
+
+def test_serve_answers_from_milvus(data, model, local_index, milvus_db, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from coversearch.serve import ServeConfig, create_app
+
+    idx = tmp_path / "srv"
+    api.build_index(data, model=model, index_dir=idx, jobs=1, store="milvus", milvus_uri=milvus_db,
+                    milvus_collection="srv", progress=False, log=lambda *_: None)
+    want = [r["perf_id"] for r in api.query("P_22", index_dir=local_index, k=4)["results"]]
+    with TestClient(create_app(ServeConfig(index_dir=str(idx), watch_seconds=0, milvus_uri=milvus_db))) as c:
+        r = c.get("/api/query/P_22", params={"k": 4})
+        assert r.status_code == 200, r.text
+        assert [x["perf_id"] for x in r.json()["results"]] == want
 
 
 # last: the timeout ends the module's Ray session

@@ -122,8 +122,10 @@ def write_bundle(
             files, created and version are filled in here.
         store: where the vectors are searched: FAISS (default, ``index.faiss``
             in the folder) or a new Milvus collection (recorded in the
-            manifest's ``extra.store``; dropped again if the build fails; the
-            collection the previous folder named is dropped after the swap).
+            manifest's ``extra.store``; dropped again if the build fails). The
+            collection of the replaced folder is kept one more build (as
+            ``previous``: a server still on the old folder keeps answering);
+            the one before it is dropped after the swap.
 
     Returns:
         The written :class:`Manifest`.
@@ -172,6 +174,9 @@ def write_bundle(
                     store.uri, store.collection or collection_base(index_dir), x, items_columns, spec,
                     description={"model_hash": str(given.get("model_hash", "")), "feature": str(given.get("feature", ""))})
                 extra["store"] = live.describe()
+                if old_store and old_store.get("kind") == "milvus":
+                    # kept one more build, so a server still answering from the old folder keeps working
+                    extra["store"]["previous"] = {k: old_store[k] for k in ("uri", "collection")}
                 names = (ITEMS, VECTORS)
             else:
                 live = FaissStore(build_faiss(x, spec))
@@ -200,8 +205,12 @@ def write_bundle(
         if new_store is not None:
             new_store.drop()
         raise
-    if old_store and old_store.get("kind") == "milvus" and old_store != extra.get("store"):
-        _drop_store(old_store)
+    if old_store and old_store.get("kind") == "milvus":
+        # drop what the replaced folder no longer needs: its predecessor's collection, and its own
+        # one too when the new folder does not keep it as `previous` (a FAISS rebuild)
+        _drop_store(old_store.get("previous"))
+        if store.kind != "milvus":
+            _drop_store(old_store)
     return manifest
 
 
@@ -213,8 +222,10 @@ def _store_record(index_dir) -> dict | None:
         return None
 
 
-def _drop_store(rec: dict) -> None:
-    """Drop the Milvus collection a replaced index folder named (best effort: it is no longer referenced)."""
+def _drop_store(rec: dict | None) -> None:
+    """Drop a Milvus collection no index folder names any more (best effort)."""
+    if not rec or not rec.get("collection"):
+        return
     try:
         from coversearch.index.milvus_store import MilvusStore
 
