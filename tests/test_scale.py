@@ -72,9 +72,9 @@ def model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ray_session():
-    import ray
+    from coversearch.scale.ray_build import init_ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray = init_ray(None, num_cpus=2)  # retried: a loaded machine can miss Ray's 30 s start-up deadline
     yield ray
     ray.shutdown()
 

@@ -93,20 +93,39 @@ def ray_session(address: str | None = None, *, num_cpus: int = LOCAL_CPUS, quiet
     if ray.is_initialized():
         yield ray
         return
-    kwargs = dict(include_dashboard=False, log_to_driver=not quiet,
-                  logging_level=logging.WARNING if quiet else logging.INFO)
-    try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=num_cpus, **kwargs)
-    except Exception as e:
-        where = f"the Ray cluster at {address}" if address else "a local Ray"
-        raise ConfigError(f"cannot start {where}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__}") from None
+    init_ray(address, num_cpus=num_cpus, quiet=quiet)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+def init_ray(address: str | None = None, *, num_cpus: int = LOCAL_CPUS, quiet: bool = True, attempts: int = 3):
+    """``ray.init`` for an existing cluster or a local Ray (no dashboard), retried: a local head's
+    raylet must register within Ray's fixed 30 s, which a heavily loaded machine can miss.
+
+    Raises:
+        ConfigError: Ray missing, or still not started after ``attempts`` tries (one line).
+    """
+    ray = _ray()
+    kwargs = dict(include_dashboard=False, log_to_driver=not quiet,
+                  logging_level=logging.WARNING if quiet else logging.INFO)
+    for attempt in range(1, attempts + 1):
+        try:
+            if address:
+                ray.init(address=address, **kwargs)
+            else:
+                ray.init(num_cpus=num_cpus, **kwargs)
+            return ray
+        except Exception as e:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            if attempt == attempts:
+                where = f"the Ray cluster at {address}" if address else "a local Ray"
+                msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                raise ConfigError(f"cannot start {where} ({attempts} tries): {msg}") from None
+            time.sleep(2.0 * attempt)
+    return ray
 
 
 def check_resources(ray, *, embed_cpus: float = EMBED_CPUS, read_cpus: float = READ_CPUS, actors: int = 1) -> dict:
@@ -158,7 +177,12 @@ def _read_one(path: str, feature: str) -> tuple[np.ndarray, int]:
             from coversearch.audio import extract_file
         except ImportError:
             raise DataError(f"{path}: audio input needs coversearch.audio (extract_file), not in this install") from None
-        c = extract_file(path)
+        from coversearch.config import DEFAULT_HOP
+
+        frames = np.asarray(extract_file(path, features=(feature,))[feature], np.float32)  # (T, 12) at hop 512
+        bad = ~np.isfinite(frames)
+        frames[bad] = 0.0
+        return prepare(frames, DEFAULT_HOP), int(bad.sum())
     else:
         from coversearch.data.reader import load_chroma
 
@@ -375,4 +399,4 @@ def build_vectors(source, index_dir, *, feature: str, subset: str | None, model_
                                                "embed": r.seconds["pipeline"] + r.seconds["collect"]}
 
 
-__all__ = ["build_vectors", "run_pipeline", "ray_session", "check_resources", "shard_folder", "RayBuildResult"]
+__all__ = ["build_vectors", "init_ray", "run_pipeline", "ray_session", "check_resources", "shard_folder", "RayBuildResult"]
