@@ -296,7 +296,7 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
 
     import numpy as np
 
-    from coversearch.evaluate.retrieval import metrics_from_scores, summarise
+    from coversearch.evaluate.retrieval import RECALL_FRACTIONS, metrics_from_scores, summarise
 
     t0 = time.perf_counter()
     _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
@@ -315,6 +315,9 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
     for start in range(0, len(candidates), block):
         rows_q = candidates[start : start + block]
         scores = (vectors[rows_q] @ vectors.T).astype(np.float64)  # (B, N)
+        # recall at K is the first stage's (cosine) ceiling, measured before re-ranking
+        first = metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True,
+                                    recall_fractions=RECALL_FRACTIONS)["per_query"]
         if rerank:
             for i, q in enumerate(rows_q):
                 short = cosine_shortlist(scores[i], int(q), kk)
@@ -325,11 +328,16 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
                 bar.update(1)
         else:
             bar.update(len(rows_q))
-        parts.append(metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True)["per_query"])
+        part = first if not rerank else \
+            metrics_from_scores(scores, labels[rows_q], labels, query_rows=rows_q, per_query=True)["per_query"]
+        part["recall"] = first["recall"]
+        parts.append(part)
     bar.close()
     per_query = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]} if parts else \
-        {key: np.zeros(0) for key in ("ap", "r1", "p_at_k", "p_at_10", "n_rel")}
-    m = summarise(per_query, n_items=len(labels), seconds=time.perf_counter() - t0)
+        {key: np.zeros(0) for key in ("ap", "r1", "p_at_k", "p_at_10", "n_rel")} | \
+        {"recall": np.zeros((0, len(RECALL_FRACTIONS)))}
+    m = summarise(per_query, n_items=len(labels), seconds=time.perf_counter() - t0,
+                  recall_fractions=RECALL_FRACTIONS)
     m["seconds_per_query"] = m["seconds"] / max(1, len(candidates))
     if rerank:
         m["shortlist"] = int(kk)

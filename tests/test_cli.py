@@ -67,6 +67,10 @@ def test_build_query_evaluate(built, tmp_path):
     assert r.output.startswith("MAP ")
     m = json.loads(js.read_text())
     assert m["n_items"] == 18 and m["n_queries"] == 18
+    # first-stage recall at K: K = max(1, round(share * 18)), in the table and the JSON
+    assert [r["k"] for r in m["recall_at_k"]] == [1, 1, 1, 1, 2]
+    assert all(0.0 <= r["recall"] <= 1.0 for r in m["recall_at_k"])
+    assert "recall@K 0.5% (1)" in r.output
 
 
 def test_query_file_not_in_index(built):
@@ -166,3 +170,10 @@ def test_query_and_evaluate_with_rerank(built):
     r = runner.invoke(main, ["evaluate", "--index-dir", str(idx), "--rerank", "--shortlist", "5", "--quiet"])
     assert r.exit_code == 0, r.output
     assert "re-ranked shortlist 5" in r.output
+    assert "first stage (cosine) recall@K" in r.output
+    # the re-rank path reports the same first-stage recall as the plain one
+    from coversearch import api
+
+    plain_m = api.evaluate(idx, progress=False)
+    rr_m = api.evaluate(idx, progress=False, rerank=True, shortlist=5)
+    assert rr_m["recall_at_k"] == plain_m["recall_at_k"]

@@ -131,3 +131,43 @@ def test_scores_not_modified_and_self_tie_ignored():
     # query 0: relevant item 1 (0.7) vs irrelevant 2 (0.1) -> rank 1
     # query 1: relevant item 0 (0.2) after irrelevant item 2 (0.9) -> rank 2
     np.testing.assert_array_equal(m["per_query"]["r1"], [1, 2])
+
+
+def test_recall_at_k_hand_worked():
+    # query a: ranking x(a) y(b) z(a) w(b) v(a) -> relevant ranks 1, 3, 5
+    from coversearch.evaluate.retrieval import recall_cutoffs
+
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5]])
+    items = ["a", "b", "a", "b", "a"]
+    fr = (0.2, 0.6, 1.0)  # K = 1, 3, 5 of 5 items
+    assert recall_cutoffs(5, fr).tolist() == [1, 3, 5]
+    m = metrics_from_scores(scores, ["a"], items, recall_fractions=fr)
+    assert [r["k"] for r in m["recall_at_k"]] == [1, 3, 5]
+    assert [r["recall"] for r in m["recall_at_k"]] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    # ties are pessimistic here too: all-equal scores put relevant items last
+    m = metrics_from_scores(np.zeros((1, 4)), ["a"], ["a", "b", "b", "a"], recall_fractions=(0.5,))
+    assert m["recall_at_k"][0]["recall"] == 0.0
+
+
+def test_recall_at_k_blocked_matches_dense_and_brute_force():
+    from coversearch.evaluate.retrieval import recall_at_k
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 40, 300)
+    v = rng.normal(size=(300, 8)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    fr = (0.01, 0.05, 0.1)
+    got = recall_at_k(v, labels, fractions=fr, block=37)
+    assert got == recall_at_k(v, labels, fractions=fr, block=1024)
+    # brute force: sort each row, self excluded
+    sims = v @ v.T
+    np.fill_diagonal(sims, -np.inf)
+    for r in got:
+        vals = []
+        for q in range(300):
+            rel = (labels == labels[q]) & (np.arange(300) != q)
+            if rel.any():
+                top = np.argsort(-sims[q], kind="stable")[: r["k"]]
+                vals.append(rel[top].sum() / rel.sum())
+        assert r["recall"] == pytest.approx(np.mean(vals))
+    assert [r["recall"] for r in got] == sorted(r["recall"] for r in got)  # grows with K

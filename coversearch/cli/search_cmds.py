@@ -70,6 +70,10 @@ def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, qui
     extra = f", re-ranked shortlist {m['shortlist']}" if m.get("rerank") else ""
     click.echo(f"MAP {m['map']:.4f}  MR1 {m['mr1']:.2f}  P@10 {m['p_at_10']:.4f}  "
                f"({m['n_queries']} queries with a version among {m['n_items']} items, {m['seconds']:.2f} s{extra})")
+    if m.get("recall_at_k"):
+        from coversearch.evaluate.retrieval import format_recall
+
+        click.echo(f"first stage (cosine) {format_recall(m['recall_at_k'])}")
     if json_path:
         from coversearch._io import write_json_atomic
 

@@ -15,6 +15,11 @@ Definitions (per query with at least one relevant item, then averaged):
 * **P@10** -- (number of relevant items in the top 10) / 10, averaged.
 * extras: **MRR** (mean of ``1 / rank_1``) and **hit@10** (fraction of
   queries with a relevant item in the top 10).
+* **recall at K** -- the share of a query's relevant items ranked within the
+  first K (same pessimistic ranks), averaged over queries: the ceiling of a
+  second stage that re-orders a shortlist of K. K is given as a share of the
+  catalogue (:data:`RECALL_FRACTIONS`, K = max(1, round(f * N))) so that
+  figures at 3,000 and at 15,000 items compare the same shortlist cost share.
 
 Queries with no relevant item (singleton works) are excluded from every mean
 and from ``n_queries``; they still serve as distractors for other queries.
@@ -55,6 +60,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = [
+    "RECALL_FRACTIONS",
+    "recall_cutoffs",
+    "recall_at_k",
+    "format_recall",
     "retrieval_metrics",
     "metrics_from_scores",
     "blocked_metrics",
@@ -62,6 +71,26 @@ __all__ = [
     "summarise",
     "encode_labels",
 ]
+
+
+#: Shortlist sizes of the recall-at-K report, as shares of the catalogue.
+RECALL_FRACTIONS = (0.005, 0.01, 0.02, 0.05, 0.10)
+
+
+def recall_cutoffs(n_items: int, fractions: Sequence[float] = RECALL_FRACTIONS) -> np.ndarray:
+    """Shortlist sizes K for catalogue shares: ``max(1, round(f * n_items))``.
+
+    Args:
+        n_items: catalogue size N.
+        fractions: shares of the catalogue, each in (0, 1].
+
+    Returns:
+        (len(fractions),) int64 K values.
+    """
+    f = np.asarray(fractions, np.float64).reshape(-1)
+    if ((f <= 0) | (f > 1)).any():
+        raise ValueError(f"recall fractions must be in (0, 1], got {f.tolist()}")
+    return np.maximum(1, np.round(f * int(n_items))).astype(np.int64)
 
 
 def encode_labels(labels: Sequence) -> np.ndarray:
@@ -87,6 +116,7 @@ def rank_block(
     query_rows: np.ndarray | None = None,
     *,
     k: int = 10,
+    recall_ks: Sequence[int] = (),
 ) -> dict[str, np.ndarray]:
     """Per-query metrics for one dense block of scores (higher = more similar).
 
@@ -98,11 +128,14 @@ def rank_block(
         query_rows: (Q,) int row of each query among the items, excluded from
             its own ranking; -1 (or None for all) means the query is not an item.
         k: cut-off of ``p_at_k``.
+        recall_ks: shortlist sizes of the ``recall`` entry (may be empty).
 
     Returns:
         dict of (Q,) float64 arrays: ``ap``, ``r1`` (first relevant rank),
-        ``p_at_k``, ``p_at_10``, ``n_rel`` (relevant count, int64). Entries of
-        queries without relevant items are NaN (``n_rel`` = 0).
+        ``p_at_k``, ``p_at_10``, ``n_rel`` (relevant count, int64), and
+        ``recall`` (Q, len(recall_ks)): share of the relevant items ranked
+        within each K. Entries of queries without relevant items are NaN
+        (``n_rel`` = 0).
     """
     scores = np.asarray(scores)
     if scores.ndim != 2:
@@ -134,6 +167,8 @@ def rank_block(
 
     out = {name: np.full(q, np.nan) for name in ("ap", "r1", "p_at_k", "p_at_10")}
     out["n_rel"] = rel.sum(axis=1).astype(np.int64)
+    ks = np.asarray(recall_ks, np.int64).reshape(-1)
+    out["recall"] = np.full((q, ks.shape[0]), np.nan)
     for b in np.nonzero(out["n_rel"])[0]:
         rel_s = np.sort(scores[b, rel[b]])[::-1]  # (R,) descending
         n_rel = rel_s.shape[0]
@@ -149,11 +184,14 @@ def rank_block(
         out["r1"][b] = ranks[0]
         out["p_at_k"][b] = np.count_nonzero(ranks <= k) / k
         out["p_at_10"][b] = np.count_nonzero(ranks <= 10) / 10
+        if ks.size:
+            out["recall"][b] = (ranks[None, :] <= ks[:, None]).sum(axis=1) / n_rel
     return out
 
 
 def summarise(per_query: dict[str, np.ndarray], *, k: int = 10, n_items: int,
-              seconds: float, keep_per_query: bool = False) -> dict:
+              seconds: float, keep_per_query: bool = False,
+              recall_fractions: Sequence[float] = ()) -> dict:
     """Reduce per-query arrays from :func:`rank_block` to the metrics dict.
 
     Args:
@@ -162,11 +200,15 @@ def summarise(per_query: dict[str, np.ndarray], *, k: int = 10, n_items: int,
         n_items: number of ranked items N.
         seconds: wall time to report.
         keep_per_query: also return the per-query arrays under ``per_query``.
+        recall_fractions: the catalogue shares behind ``per_query["recall"]``
+            columns (as given to :func:`recall_cutoffs`); empty = no recall.
 
     Returns:
         dict with ``map``, ``mr1``, ``p_at_10``, ``p_at_{k}``, ``mrr``,
         ``hit_at_10``, ``n_queries`` (queries with >= 1 relevant item),
-        ``n_items``, ``seconds`` (and optionally ``per_query``).
+        ``n_items``, ``seconds``, ``recall_at_k`` (a list of
+        ``{"fraction", "k", "recall"}``, only with ``recall_fractions``)
+        (and optionally ``per_query``).
     """
     valid = per_query["n_rel"] > 0
     nq = int(valid.sum())
@@ -186,6 +228,14 @@ def summarise(per_query: dict[str, np.ndarray], *, k: int = 10, n_items: int,
         "n_items": int(n_items),
         "seconds": float(seconds),
     }
+    if len(recall_fractions):
+        rec = per_query["recall"]  # (Q, F)
+        ks = recall_cutoffs(n_items, recall_fractions)
+        res["recall_at_k"] = [
+            {"fraction": float(f), "k": int(kk),
+             "recall": float(np.mean(rec[valid, j])) if nq else float("nan")}
+            for j, (f, kk) in enumerate(zip(recall_fractions, ks))
+        ]
     if keep_per_query:
         res["per_query"] = per_query
     return res
@@ -203,6 +253,7 @@ def metrics_from_scores(
     query_rows: Sequence[int] | None = None,
     k: int = 10,
     per_query: bool = False,
+    recall_fractions: Sequence[float] = (),
 ) -> dict:
     """Metrics of one dense score block (e.g. a re-ranker's or a baseline's).
 
@@ -214,6 +265,7 @@ def metrics_from_scores(
             excluded), -1 for a query that is not an item; None = no exclusion.
         k: cut-off of ``p_at_k``.
         per_query: also return per-query arrays.
+        recall_fractions: catalogue shares of a ``recall_at_k`` entry (empty = none).
 
     Returns:
         The metrics dict of :func:`summarise`.
@@ -222,10 +274,11 @@ def metrics_from_scores(
     q_labels = np.asarray(query_labels)
     i_labels = np.asarray(item_labels)
     codes = encode_labels(np.concatenate([q_labels, i_labels]))
+    ks = recall_cutoffs(len(i_labels), recall_fractions) if len(recall_fractions) else ()
     pq = rank_block(scores, codes[: len(q_labels)], codes[len(q_labels):],
-                    query_rows, k=k)
-    return summarise(pq, k=k, n_items=len(i_labels),
-                     seconds=time.perf_counter() - t0, keep_per_query=per_query)
+                    query_rows, k=k, recall_ks=ks)
+    return summarise(pq, k=k, n_items=len(i_labels), seconds=time.perf_counter() - t0,
+                     keep_per_query=per_query, recall_fractions=recall_fractions)
 
 
 def blocked_metrics(
@@ -237,6 +290,7 @@ def blocked_metrics(
     exclude_self: bool = True,
     progress: bool = False,
     per_query: bool = False,
+    recall_fractions: Sequence[float] = RECALL_FRACTIONS,
 ) -> dict:
     """All-vs-all metrics from a function producing score blocks.
 
@@ -244,7 +298,7 @@ def blocked_metrics(
         score_block: ``f(start, stop) -> (stop - start, N)`` scores of queries
             ``start:stop`` (which are items ``start:stop``) against all N items.
         labels: (N,) work ids.
-        k, block, exclude_self, progress, per_query: as in
+        k, block, exclude_self, progress, per_query, recall_fractions: as in
             :func:`retrieval_metrics`.
 
     Returns:
@@ -260,16 +314,17 @@ def blocked_metrics(
         from tqdm import tqdm
 
         starts = tqdm(starts, total=(n + block - 1) // block, desc="ranking", unit="block")
+    ks = recall_cutoffs(n, recall_fractions) if len(recall_fractions) and n else np.zeros(0, np.int64)
     parts = []
     for start in starts:
         stop = min(start + block, n)
         rows = np.arange(start, stop) if exclude_self else None
-        parts.append(rank_block(score_block(start, stop), codes[start:stop], codes, rows, k=k))
+        parts.append(rank_block(score_block(start, stop), codes[start:stop], codes, rows, k=k, recall_ks=ks))
     if not parts:
         parts = [{key: np.zeros(0) for key in ("ap", "r1", "p_at_k", "p_at_10")}
-                 | {"n_rel": np.zeros(0, dtype=np.int64)}]
-    return summarise(_concat(parts), k=k, n_items=n,
-                     seconds=time.perf_counter() - t0, keep_per_query=per_query)
+                 | {"n_rel": np.zeros(0, dtype=np.int64), "recall": np.zeros((0, len(ks)))}]
+    return summarise(_concat(parts), k=k, n_items=n, seconds=time.perf_counter() - t0,
+                     keep_per_query=per_query, recall_fractions=recall_fractions if n else ())
 
 
 def retrieval_metrics(
@@ -281,8 +336,9 @@ def retrieval_metrics(
     exclude_self: bool = True,
     progress: bool = False,
     per_query: bool = False,
+    recall_fractions: Sequence[float] = RECALL_FRACTIONS,
 ) -> dict:
-    """All-vs-all MAP / MR1 / P@10 of embeddings under cosine similarity.
+    """All-vs-all MAP / MR1 / P@10 (and recall at K) of embeddings under cosine similarity.
 
     Memory is about ``block * N * 10`` bytes (scores, their sorted copy, the
     relevance mask and NaN check): 150 MB at N=15,000, 500 MB at N=50,000
@@ -296,11 +352,13 @@ def retrieval_metrics(
         exclude_self: remove each query from its own ranking.
         progress: show a tqdm bar over blocks.
         per_query: also return per-query arrays (``ap``, ``r1``, ...).
+        recall_fractions: catalogue shares of the ``recall_at_k`` entry
+            (empty = none).
 
     Returns:
         dict: ``map``, ``mr1``, ``p_at_10``, ``p_at_{k}``, ``mrr``,
-        ``hit_at_10``, ``n_queries``, ``n_items``, ``seconds``
-        (+ ``per_query``).
+        ``hit_at_10``, ``n_queries``, ``n_items``, ``seconds``,
+        ``recall_at_k`` (+ ``per_query``).
     """
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if vectors.ndim != 2:
@@ -313,4 +371,35 @@ def retrieval_metrics(
 
     return blocked_metrics(score_block, labels, k=k, block=block,
                            exclude_self=exclude_self, progress=progress,
-                           per_query=per_query)
+                           per_query=per_query, recall_fractions=recall_fractions)
+
+
+def recall_at_k(
+    vectors: np.ndarray,
+    labels: Sequence,
+    *,
+    fractions: Sequence[float] = RECALL_FRACTIONS,
+    block: int = 1024,
+) -> list[dict]:
+    """First-stage recall at K, all against all under cosine: the share of each
+    query's versions inside its K-item shortlist, averaged over the queries
+    with a version. Blocked: memory ``O(block * N)``.
+
+    Args:
+        vectors: (N, D) float32 unit rows.
+        labels: (N,) work ids.
+        fractions: shortlist sizes as shares of the catalogue
+            (K = ``max(1, round(f * N))``).
+        block: queries per block.
+
+    Returns:
+        list of ``{"fraction", "k", "recall"}``, one per fraction, in order.
+    """
+    if not len(fractions):
+        raise ValueError("give at least one recall fraction")
+    return retrieval_metrics(vectors, labels, block=block, recall_fractions=fractions)["recall_at_k"]
+
+
+def format_recall(recall: Sequence[dict]) -> str:
+    """One line for a terminal: ``recall@K 0.5% (15) 0.412  1% (30) 0.503 ...``."""
+    return "recall@K " + "  ".join(f"{100 * r['fraction']:g}% ({r['k']}) {r['recall']:.3f}" for r in recall)
