@@ -36,3 +36,7 @@ def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, s
                f"({m.index_kind}, dim {m.dim}, model {m.model_hash}); "
                f"prepare {s['prepare']} s, embed {s['embed']} s, index {s['index']} s"
                + (f"; skipped {out['skipped']} bad file(s)" if out["skipped"] else ""))
+    if out["skipped"]:
+        # listed again last, on stdout: with --quiet or with stderr hidden the user still sees which
+        for path in m.extra.get("skipped", []):
+            click.echo(f"  skipped: {path}")
