@@ -128,7 +128,9 @@ class Calibration:
                              f"accuracy {t['accuracy']:.1%}.")
         hard = f.get("test_nearest_other_work")
         if hard:
-            parts.append(f"FAR against each held-out item's nearest other-work neighbour: {hard['far']:.1%}.")
+            parts.append(f"But against each held-out item's nearest other-work neighbour ({hard['n_negative']} "
+                         f"look-alike pairs) FAR is {hard['far']:.1%}: 'versions' means 'as close as versions "
+                         "usually are', not proof.")
         return " ".join(parts)
 
 
