@@ -21,6 +21,7 @@ import datetime as _dt
 import difflib
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -39,6 +40,8 @@ ITEMS = "items.parquet"
 VECTORS = "vectors.npy"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
+OWN_MODEL = "model.pt"  # an adapted index carries its encoder (+ model.json beside it)
+UNLISTED = frozenset({"rerank.json"})
 RECALL_SAMPLE = 1000
 LATENCY_SAMPLE = 200
 SAMPLE_SEED = 0
@@ -103,6 +106,7 @@ def write_bundle(
     *,
     spec: IndexSpec | None = None,
     manifest_fields: dict | None = None,
+    extra_files: dict[str, str | os.PathLike] | None = None,
 ) -> Manifest:
     """Write the index folder atomically.
 
@@ -116,6 +120,10 @@ def write_bundle(
             hop, source, extra, ...); keys that are not Manifest fields go
             into ``extra``. count, dim, index kind/params, recall, latency,
             files, created and version are filled in here.
+        extra_files: ``{name: source path}`` copied into the folder (e.g. the
+            index's own adapted model, ``model.pt`` + ``model.json``); listed
+            with size and hash in the manifest, except :data:`UNLISTED` names
+            (files a later command may rewrite, like ``rerank.json``).
 
     Returns:
         The written :class:`Manifest`.
@@ -156,7 +164,12 @@ def write_bundle(
         index = build_faiss(x, spec)
         save_faiss(index, tmp / INDEX)
         recall, latency = measure(index, x, exact=spec.kind == "flat")
-        files = {name: file_record(tmp / name) for name in (ITEMS, VECTORS, INDEX)}
+        for name, src in (extra_files or {}).items():
+            if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name:
+                raise ValueError(f"extra file name {name!r} is reserved or not a plain name")
+            shutil.copyfile(src, tmp / name)
+        listed = [ITEMS, VECTORS, INDEX] + sorted(n for n in (extra_files or {}) if n not in UNLISTED)
+        files = {name: file_record(tmp / name) for name in listed}
         manifest = Manifest(
             model_hash=str(given.pop("model_hash", "")),
             dim=d,
@@ -234,6 +247,10 @@ class Bundle:
                 f"but the query model is {model_hash} (dim {dim}); "
                 "rebuild it with `coversearch build-index` or pass the matching --model"
             )
+
+    def own_model(self) -> Path | None:
+        """The encoder the folder carries (an adapted index), else None."""
+        return self.path / OWN_MODEL if OWN_MODEL in self.manifest.files else None
 
     def _row_map(self) -> dict:
         if self._rows is None:
