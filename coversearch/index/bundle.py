@@ -23,6 +23,7 @@ import datetime as _dt
 import difflib
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -41,6 +42,8 @@ ITEMS = "items.parquet"
 VECTORS = "vectors.npy"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
+OWN_MODEL = "model.pt"  # an adapted index carries its encoder (+ model.json beside it)
+UNLISTED = frozenset({"rerank.json"})
 RECALL_SAMPLE = 1000
 LATENCY_SAMPLE = 200
 SAMPLE_SEED = 0
@@ -107,6 +110,7 @@ def write_bundle(
     spec: IndexSpec | None = None,
     manifest_fields: dict | None = None,
     store: StoreConfig | None = None,
+    extra_files: dict[str, str | os.PathLike] | None = None,
 ) -> Manifest:
     """Write the index folder atomically.
 
@@ -126,6 +130,10 @@ def write_bundle(
             collection of the replaced folder is kept one more build (as
             ``previous``: a server still on the old folder keeps answering);
             the one before it is dropped after the swap.
+        extra_files: ``{name: source path}`` copied into the folder (e.g. the
+            index's own adapted model, ``model.pt`` + ``model.json``); listed
+            with size and hash in the manifest, except :data:`UNLISTED` names
+            (files a later command may rewrite, like ``rerank.json``).
 
     Returns:
         The written :class:`Manifest`.
@@ -183,7 +191,12 @@ def write_bundle(
                 save_faiss(live.index, tmp / INDEX)
                 names = (ITEMS, VECTORS, INDEX)
             recall, latency = measure(live, x, exact=spec.kind == "flat")
-            files = {name: file_record(tmp / name) for name in names}
+            for name, src in (extra_files or {}).items():
+                if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name:
+                    raise ValueError(f"extra file name {name!r} is reserved or not a plain name")
+                shutil.copyfile(src, tmp / name)
+            listed = list(names) + sorted(n for n in (extra_files or {}) if n not in UNLISTED)
+            files = {name: file_record(tmp / name) for name in listed}
             manifest = Manifest(
                 model_hash=str(given.pop("model_hash", "")),
                 dim=d,
@@ -318,6 +331,10 @@ class Bundle:
                 f"but the query model is {model_hash} (dim {dim}); "
                 "rebuild it with `coversearch build-index` or pass the matching --model"
             )
+
+    def own_model(self) -> Path | None:
+        """The encoder the folder carries (an adapted index), else None."""
+        return self.path / OWN_MODEL if OWN_MODEL in self.manifest.files else None
 
     def _row_map(self) -> dict:
         if self._rows is None:
