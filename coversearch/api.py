@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from coversearch.config import DEFAULT_FEATURE, PREPARED_HOP
+from coversearch.config import DEFAULT_FEATURE, PREPARED_HOP, at_least
 from coversearch.errors import ConfigError, DataError, UnknownIdError
 
 DEFAULT_INDEX_DIR = Path("indexes") / "default"
@@ -86,6 +86,8 @@ def build_index(
     from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
 
+    at_least("--jobs", jobs)
+    at_least("batch_size", batch_size)
     t0 = time.perf_counter()
     source = Path(data) if data else ensure_demo_data(progress=progress, log=log)
     net, info = load_checkpoint(model)
@@ -164,6 +166,8 @@ def query(
         raise ConfigError("give either a performance id or --file, not both")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
+    at_least("--shortlist", shortlist)
+    at_least("--jobs", jobs)
     bundle = bundle if bundle is not None else load_bundle(index_dir)
     items = bundle.items
     if perf_id is not None:
@@ -280,6 +284,10 @@ def evaluate(
     from coversearch.evaluate.retrieval import retrieval_metrics
     from coversearch.index.bundle import load_bundle
 
+    # 0 is refused, never read as "not given" (--max-queries 0 used to evaluate everything)
+    for option, value in (("--k", k), ("block", block), ("--max-queries", max_queries), ("--shortlist", shortlist),
+                          ("--jobs", jobs)):
+        at_least(option, value)
     bundle = load_bundle(index_dir, load_index=False)
     labels = np.array(bundle.items.column("work_id").to_pylist())
     vectors = np.asarray(bundle.vectors, np.float32)
@@ -380,6 +388,10 @@ def tune_rerank(
     from coversearch.model.embed import embed_sequences
     from coversearch.rerank import RerankConfig, aligned_shortlists, tune
 
+    at_least("--queries", n_queries)
+    at_least("--jobs", jobs)
+    for s in shortlists:
+        at_least("shortlist", s)
     bundle = load_bundle(index_dir, load_index=False)
     net, info = load_checkpoint(model or bundle.own_model())
     bundle.check_model(info["model_hash"], net.config.dim)
@@ -404,6 +416,107 @@ def tune_rerank(
     return out
 
 
+
+def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | Path | None = None) -> dict:
+    """Are ``a`` and ``b`` versions of the same work? Each is an indexed
+    performance id, a Da-TACOS h5 file, or an audio file.
+
+    Scores the pair as the retrieval pipeline does (cosine distance of the
+    embeddings; fused cosine + alignment score of the re-rank stage) and
+    decides with the threshold calibrated for the model
+    (``NAME.calibration.json`` beside it; :mod:`coversearch.compare`).
+
+    Returns:
+        {"a": {...}, "b": {...}, "cosine_distance", "qmax", "qmax_norm",
+        "fused", "versions", "confidence", "threshold", "cosine_only",
+        "calibration": {path, model_hash, summary}}.
+
+    Raises:
+        DataError: a file is missing, unreadable, or of an unsupported type.
+        UnknownIdError: an id is not in the index.
+        IndexMismatchError: no index (for an id), or it was built by another model.
+        ConfigError: the model has no (valid) calibration.
+    """
+    import numpy as np
+
+    from coversearch.compare import load_calibration, model_file_and_hash, pair_scores, verdict
+
+    mpath, mhash = model_file_and_hash(model)
+    cal = load_calibration(mpath, mhash)
+    kinds = [_compare_kind(x) for x in (a, b)]
+    bundle = cache = net = None
+    if "id" in kinds:
+        from coversearch.index.bundle import load_bundle
+
+        bundle = load_bundle(index_dir, load_index=False)
+        if bundle.manifest.model_hash != mhash:
+            bundle.check_model(mhash, int(bundle.manifest.dim))
+        cache = _cache_of(bundle)
+    sides = []
+    for x, kind in zip((a, b), kinds):
+        if kind == "id":
+            row = bundle.row_of(x)
+            vec = np.asarray(bundle.vectors[row], np.float32)
+            seq = cache.sequence(row)
+            info = {"kind": "id", "perf_id": x, "work_id": bundle.items.column("work_id")[row].as_py()}
+        else:
+            if net is None:
+                from coversearch.model.checkpoint import load_checkpoint
+
+                net, _ = load_checkpoint(mpath)
+            seq, info = _compare_file_sequence(x, kind, net.config.feature)
+            from coversearch.model.embed import embed_sequences
+
+            vec = embed_sequences(net, [seq])[0]
+        info["frames"] = int(len(seq))
+        sides.append((vec, seq, info))
+    cos = float(np.dot(sides[0][0].astype(np.float64), sides[1][0].astype(np.float64)))
+    scores = pair_scores(cos, sides[0][1], sides[1][1], weight=cal.weight, norm=cal.norm, align=cal.align)
+    out = {"a": sides[0][2], "b": sides[1][2], **scores, **verdict(scores, cal)}
+    out["calibration"] = {"path": str(cal.path), "model_hash": cal.model_hash, "summary": cal.summary()}
+    return out
+
+
+_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
+
+
+def _compare_kind(x: str) -> str:
+    """``h5``, ``audio`` or ``id`` for a ``compare`` argument."""
+    p = Path(x)
+    suffix = p.suffix.lower()
+    if p.is_dir():
+        raise DataError(f"{x}: is a folder; compare takes a performance id, an h5 file or an audio file")
+    if p.is_file():
+        if suffix == ".h5":
+            return "h5"
+        if suffix in _AUDIO_SUFFIXES:
+            return "audio"
+        raise DataError(f"{x}: unsupported file type {suffix or '(none)'}; give an .h5 file or audio "
+                        f"({', '.join(sorted(_AUDIO_SUFFIXES))})")
+    if suffix == ".h5" or suffix in _AUDIO_SUFFIXES or "/" in x or "\\" in x:
+        raise DataError(f"file not found: {x}")
+    return "id"
+
+
+def _compare_file_sequence(x: str, kind: str, feature: str):
+    """(prepared (T, 12) sequence, info) of an h5 or audio file."""
+    from coversearch.features.prepare import prepare
+
+    if kind == "h5":
+        from coversearch.data.reader import load_chroma
+
+        c = load_chroma(x, feature)
+        return prepare(c.frames, c.hop), {"kind": "h5", "file": str(x), "perf_id": c.perf_id, "work_id": c.work_id}
+    raise DataError(f"{x}: audio files are not supported yet; extract it first (`coversearch extract`) and compare the h5")
+
+
+def calibrate(val_data, **kw) -> dict:
+    """Calibrate ``compare``'s verdict for a model on validation works (:func:`coversearch.calibrate.calibrate`)."""
+    from coversearch.calibrate import calibrate as run
+
+    return run(val_data, **kw)
+
+
 def train(
     data: str | Path,
     out: str | Path,
@@ -425,6 +538,13 @@ def train(
 
     encoder_config = encoder_config or EncoderConfig(feature=feature)
     train_config = train_config or TrainConfig()
+    ec, tc = encoder_config, train_config
+    for option, value, low in (("--epochs", tc.epochs, 1), ("--works-per-batch", tc.works_per_batch, 2),
+                               ("--crop", tc.crop, 32), ("--threads", tc.threads, 1), ("--channels", ec.channels, 1),
+                               ("--hidden", ec.hidden, 1), ("--n-temporal", ec.n_temporal, 1), ("--jobs", jobs, 1)):
+        at_least(option, value, low)
+    if not tc.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {tc.lr}")
     cache, _ = prepare_data(data, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
     return train_loop(
         cache,

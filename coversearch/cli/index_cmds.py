@@ -45,3 +45,7 @@ def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, s
         mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, seed, threads)
         echo_adapt(api.adapt(index_dir, model=model, rounds=rounds, mine=mine, train=train, jobs=jobs,
                              progress=not quiet, log=_echo_err))
+    if out["skipped"]:
+        # listed again last, on stdout: with --quiet or with stderr hidden the user still sees which
+        for path in m.extra.get("skipped", []):
+            click.echo(f"  skipped: {path}")
