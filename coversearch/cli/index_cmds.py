@@ -6,6 +6,7 @@ import click
 
 from coversearch.cli import main
 from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli.scale_cmds import ray_options, store_options
 from coversearch.cli.adapt_cmds import adapt_options, adapt_settings, echo_adapt
 
 
@@ -33,15 +34,17 @@ from coversearch.cli.adapt_cmds import adapt_options, adapt_settings, echo_adapt
               help="Then adapt the encoder to this catalogue without labels (`coversearch adapt`; options below).")
 @adapt_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@ray_options
+@store_options
 @_reports_errors
 def build_index_cmd(data, audio, features_dir, model, index_dir, index_type, feature, subset, jobs, skip_bad, do_adapt,
-                    rounds, steps, lr, keep, mine_shortlist, mine_rule, seed, threads, quiet):
+                    rounds, steps, lr, keep, mine_shortlist, mine_rule, seed, threads, quiet, **scale):
     """Embed every performance and write the FAISS index, the items table and a manifest."""
     from coversearch import api
 
     out = api.build_index(data, model=model, index_dir=index_dir, index_type=index_type, feature=feature,
                           subset=subset, jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err,
-                          audio=audio, features_dir=features_dir)
+                          audio=audio, features_dir=features_dir, **scale)
     m = out["manifest"]
     s = out["seconds"]
     click.echo(f"indexed {out['count']} performances into {out['index_dir']} "
@@ -52,3 +55,7 @@ def build_index_cmd(data, audio, features_dir, model, index_dir, index_type, fea
         mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, seed, threads)
         echo_adapt(api.adapt(index_dir, model=model, rounds=rounds, mine=mine, train=train, jobs=jobs,
                              progress=not quiet, log=_echo_err))
+    if out["skipped"]:
+        # listed again last, on stdout: with --quiet or with stderr hidden the user still sees which
+        for path in m.extra.get("skipped", []):
+            click.echo(f"  skipped: {path}")

@@ -6,6 +6,7 @@ import click
 
 from coversearch.cli import main
 from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli.scale_cmds import store_uri_options
 
 
 @main.command("query")
@@ -22,8 +23,9 @@ from coversearch.cli._common import _echo_err, _reports_errors
               help="Re-order the cosine shortlist by key-aligned cross-recurrence (Qmax) fused with the cosine.")
 @click.option("--shortlist", type=int, default=None,
               help="With --rerank: how many cosine neighbours to align (default: the index's tuned value, else 100).")
+@store_uri_options
 @_reports_errors
-def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortlist):
+def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortlist, **store):
     """Rank the indexed performances by cosine distance to PERF_ID (e.g. P_22),
     an h5 file (--file) or an audio file (--audio).
 
@@ -35,7 +37,7 @@ def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortl
     from coversearch import api
 
     out = api.query(perf_id, file=file, audio=audio, k=k, index_dir=index_dir, model=model, rerank=rerank,
-                    shortlist=shortlist)
+                    shortlist=shortlist, **store)
     if as_json:
         import json
 
@@ -69,8 +71,9 @@ def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortl
               help="Evaluate a seeded sample of this many queries (all items stay candidates).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Alignment threads for --rerank.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@store_uri_options
 @_reports_errors
-def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, quiet):
+def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, quiet, **store):
     """All-against-all retrieval: MAP, MR1 (mean rank of the first correct answer), P@10.
 
     Every indexed performance queries all others (itself excluded); MAP and MR1
@@ -82,7 +85,7 @@ def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, qui
     from coversearch import api
 
     m = api.evaluate(index_dir, progress=not quiet, rerank=rerank, shortlist=shortlist,
-                     max_queries=max_queries, jobs=jobs)
+                     max_queries=max_queries, jobs=jobs, **store)
     extra = f", re-ranked shortlist {m['shortlist']}" if m.get("rerank") else ""
     click.echo(f"MAP {m['map']:.4f}  MR1 {m['mr1']:.2f}  P@10 {m['p_at_10']:.4f}  "
                f"({m['n_queries']} queries with a version among {m['n_items']} items, {m['seconds']:.2f} s{extra})")

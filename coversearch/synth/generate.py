@@ -226,13 +226,17 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         roots (folders written), metadata (path).
     """
     feats = _check(features, hop, layout, jobs)
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ConfigError(f"--max-seconds must be > 0, got {max_seconds}")
     prof = get_profile(profile)
     cfg = variation_config(variation) if isinstance(variation, str) else variation
     if not isinstance(cfg, VariationConfig):
         raise ConfigError(f"unknown variation {variation!r}: choose one of {', '.join(VARIATIONS)}")
+    works = membership(prof, seed, n_works)  # checks --n-works before any folder is made
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    works = membership(prof, seed, n_works)
     cap = max_seconds if max_seconds is not None else prof.max_seconds
     options = {"generator_version": GENERATOR_VERSION, "profile": profile, "seed": seed, "features": list(feats),
                "hop": hop, "layout": layout, "n_works": len(works), "max_seconds": cap,
