@@ -42,7 +42,7 @@ def run(config: ServeConfig, *, log=print) -> None:
     else:  # each worker process loads its own copy; here only check that it loads
         from coversearch.serve.holder import load_pinned
 
-        bundle, _, raw = load_pinned(config.index_dir)
+        bundle, _, raw = load_pinned(config.index_dir, config.milvus_uri)
         count, version = bundle.count, hashlib.sha256(raw).hexdigest()[:12]
         del bundle
     scope = ("this machine only" if config.host in ("127.0.0.1", "localhost", "::1")

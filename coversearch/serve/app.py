@@ -138,7 +138,7 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         IndexMismatchError: no loadable index at ``config.index_dir``.
     """
     cfg = config or ServeConfig()
-    holder = holder or IndexHolder(cfg.index_dir, watch_seconds=cfg.watch_seconds)
+    holder = holder or IndexHolder(cfg.index_dir, watch_seconds=cfg.watch_seconds, milvus_uri=cfg.milvus_uri)
     pool = HeavyPool(cfg.workers, cfg.queue)
     state = {"tmp": None}
 

@@ -27,6 +27,8 @@ class ServeConfig:
         access_log: log every request (uvicorn's access log).
         processes: server processes sharing the port (uvicorn workers); each
             loads its own copy of the index and has its own heavy pool.
+        milvus_uri: for an index whose vectors are in Milvus (``build-index --store milvus``),
+            reach its collection at this URI instead of the one its manifest records.
     """
 
     index_dir: str = "indexes/default"
@@ -41,6 +43,7 @@ class ServeConfig:
     threads: int = 1
     access_log: bool = False
     processes: int = 1
+    milvus_uri: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
