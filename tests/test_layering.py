@@ -13,7 +13,7 @@ RANK = {
     "features": 2, "align": 2,
     "model": 3,
     "index": 4,
-    "evaluate": 5,
+    "evaluate": 5, "scale": 5,
     "rerank": 6, "adapt": 6, "compare": 6, "calibrate": 6,
     "report": 6,
     "api": 7,

@@ -102,7 +102,7 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         IndexMismatchError: no loadable index at ``config.index_dir``.
     """
     cfg = config or ServeConfig()
-    holder = holder or IndexHolder(cfg.index_dir, watch_seconds=cfg.watch_seconds)
+    holder = holder or IndexHolder(cfg.index_dir, watch_seconds=cfg.watch_seconds, milvus_uri=cfg.milvus_uri)
     pool = HeavyPool(cfg.workers, cfg.queue)
     state = {"tmp": None}
 
@@ -261,8 +261,10 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
 
 
 def _query_audio(path: Path, kw: dict) -> dict:
-    """Query by an audio file through the audio stage's api helper."""
-    raise DataError("audio queries need the audio stage (coversearch.audio), which is not installed")
+    """Query by an audio file through the audio stage's api helper (the private temp path is not returned)."""
+    out = api.query(audio=path, **kw)
+    out["query"].pop("audio", None)
+    return out
 
 
 def _torch_threads(n: int) -> None:

@@ -23,6 +23,8 @@ class ServeConfig:
         max_k: largest ``k`` a client may ask for.
         threads: torch threads per heavy job.
         access_log: log every request (uvicorn's access log).
+        milvus_uri: for an index whose vectors are in Milvus (``build-index --store milvus``),
+            reach its collection at this URI instead of the one its manifest records.
     """
 
     index_dir: str = "indexes/default"
@@ -36,6 +38,7 @@ class ServeConfig:
     max_k: int = 100
     threads: int = 1
     access_log: bool = False
+    milvus_uri: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
