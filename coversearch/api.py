@@ -37,17 +37,12 @@ def ensure_demo_data(path: str | Path | None = None, *, progress: bool = True, l
 
 def prepare_data(data, feature, *, jobs=2, skip_bad=False, progress=True, cache_path=None, subset=None, log=print):
     """Build or reuse the prepared cache of a data root; report skipped files."""
-    from coversearch.features.cache import build_cache
+    from coversearch.features.cache import build_cache, log_read_report
 
     cache, report = build_cache(
         data, feature, subset=subset, cache_path=cache_path, jobs=jobs, skip_bad=skip_bad, progress=progress
     )
-    if report.bad:
-        log(f"skipped {len(report.bad)} unreadable file(s):")
-        for _, msg in report.bad:
-            log(f"  {msg}")
-    if report.n_nonfinite:
-        log(f"note: replaced {report.n_nonfinite} NaN/inf values by 0")
+    log_read_report(report.bad, report.n_nonfinite, log)
     return cache, report
 
 
@@ -216,7 +211,6 @@ def query(
     """
     import numpy as np
 
-    from coversearch.index.bundle import load_bundle
 
     given = [n for n, v in (("a performance id", perf_id), ("--file", file), ("--audio", audio)) if v is not None]
     if not given:
@@ -393,12 +387,29 @@ def audio_sequence(path: str | Path, feature: str = "hpcp"):
     return prepare(extract_file(path, (feature,))[feature], DEFAULT_HOP)
 
 
-def _embed_audio(audio, bundle, model):
+def _index_model(bundle, model):
+    """The encoder for an index: ``model`` if given, else the model the folder
+    carries (an adapted index), else the shipped one; refused unless it made
+    the index's vectors."""
     from coversearch.model.checkpoint import load_checkpoint
+
+    net, info = load_checkpoint(model or bundle.own_model())
+    bundle.check_model(info["model_hash"], net.config.dim)
+    return net, info
+
+
+def _query_model(bundle, model):
+    """``_index_model``, and for a Milvus index also the collection's model check."""
+    net, info = _index_model(bundle, model)
+    if bundle.store_kind == "milvus":  # the collection, too, must hold this model's vectors
+        bundle.store.check(model_hash=info["model_hash"], dim=net.config.dim, what="query model")
+    return net, info
+
+
+def _embed_audio(audio, bundle, model):
     from coversearch.model.embed import embed_sequences
 
-    net, info = load_checkpoint(model)
-    bundle.check_model(info["model_hash"], net.config.dim)
+    net, _ = _query_model(bundle, model)
     seq = audio_sequence(audio, bundle.manifest.feature)
     vec = embed_sequences(net, [seq])
     return vec, {"audio": str(Path(audio).resolve()), "perf_id": None, "work_id": None}, seq
@@ -407,13 +418,9 @@ def _embed_audio(audio, bundle, model):
 def _embed_file(file, bundle, model):
     from coversearch.data.reader import load_chroma
     from coversearch.features.prepare import prepare
-    from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
 
-    net, info = load_checkpoint(model or bundle.own_model())  # an adapted index carries its model
-    bundle.check_model(info["model_hash"], net.config.dim)
-    if bundle.store_kind == "milvus":  # the collection, too, must hold this model's vectors
-        bundle.store.check(model_hash=info["model_hash"], dim=net.config.dim, what="query model")
+    net, _ = _query_model(bundle, model)
     feature = bundle.manifest.feature
     c = load_chroma(file, feature)
     seq = prepare(c.frames, c.hop)
@@ -549,7 +556,6 @@ def tune_rerank(
 
     from coversearch._io import write_json_atomic
     from coversearch.index.bundle import load_bundle
-    from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
     from coversearch.rerank import RerankConfig, aligned_shortlists, tune
 
@@ -558,8 +564,7 @@ def tune_rerank(
     for s in shortlists:
         at_least("shortlist", s)
     bundle = load_bundle(index_dir, load_index=False)
-    net, info = load_checkpoint(model or bundle.own_model())
-    bundle.check_model(info["model_hash"], net.config.dim)
+    net, _ = _index_model(bundle, model)
     if Path(val_data).resolve() == Path(bundle.manifest.source).resolve():
         raise ConfigError("tune-rerank needs validation data other than the indexed set (--val-data)")
     cache, _ = prepare_data(val_data, bundle.manifest.feature, progress=progress, log=log)

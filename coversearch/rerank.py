@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from coversearch.align import AlignConfig, qmax_scores_one_to_many, to_alignment_rate
+from coversearch.align import AlignConfig, qmax_scores_one_to_many
 from coversearch.errors import ConfigError, DataError
 
 QMAX_NORMS = ("min_len", "sqrt_prod", "query_max")

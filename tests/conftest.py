@@ -33,21 +33,28 @@ def write_perf(path: Path, dataset: str, array: np.ndarray, work_id: str, perf_i
     return path
 
 
-@pytest.fixture
-def tiny_root(tmp_path) -> Path:
-    """A per-feature benchmark layout: 6 works x 3 versions of random-walk chroma,
-    versions are transposed, noisy copies of their work's template."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "tiny"
-    for w in range(6):
+def write_versions_root(root: Path, seed: int = 0, *, n_works: int = 6, n_versions: int = 3, first_work: int = 1,
+                        id_offset: int = 1) -> Path:
+    """A per-feature benchmark layout of works W_first_work.. with n_versions each:
+    transposed, noisy copies of the work's random template (hop 2048); the
+    versions of W_w are P_{(w - id_offset) * 10 + v + 1}."""
+    rng = np.random.default_rng(seed)
+    for w in range(first_work, first_work + n_works):
         template = np.abs(rng.normal(size=(400, 12))).astype(np.float32)
-        for v in range(3):
+        for v in range(n_versions):
             x = np.roll(template, int(rng.integers(0, 12)), axis=1) + 0.3 * rng.random((400, 12)).astype(np.float32)
             x = x / x.max(axis=1, keepdims=True)
-            wid, pid = f"W_{w + 1}", f"P_{w * 10 + v + 1}"
+            wid, pid = f"W_{w}", f"P_{(w - id_offset) * 10 + v + 1}"
             write_perf(root / "da-tacos_benchmark_subset_hpcp" / f"{wid}_hpcp" / f"{pid}_hpcp.h5", "hpcp", x, wid, pid,
                        hop_length=np.int64(2048))
     return root
+
+
+@pytest.fixture
+def tiny_root(tmp_path) -> Path:
+    """A per-feature benchmark layout: 6 works x 3 versions of random-walk chroma,
+    versions are transposed, noisy copies of their work's template (W_1: P_1..P_3)."""
+    return write_versions_root(tmp_path / "tiny")
 
 
 @pytest.fixture(scope="session")

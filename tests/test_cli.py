@@ -2,7 +2,6 @@
 non-zero exit, no traceback, nothing on disk lost."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest

@@ -16,7 +16,7 @@ from coversearch.errors import ConfigError
 from coversearch.model.checkpoint import save_checkpoint
 from coversearch.model.config import EncoderConfig
 from coversearch.model.encoder import Encoder
-from tests.conftest import write_perf
+from tests.conftest import write_versions_root
 
 
 def _model(path, dim=32, seed=0):
@@ -26,17 +26,8 @@ def _model(path, dim=32, seed=0):
 
 
 def _versions_root(root, seed, n_works=6, n_versions=3, first_work=1):
-    """Works of transposed, noisy copies of a random template (as tests/conftest.py's tiny_root)."""
-    rng = np.random.default_rng(seed)
-    for w in range(first_work, first_work + n_works):
-        template = np.abs(rng.normal(size=(400, 12))).astype(np.float32)
-        for v in range(n_versions):
-            x = np.roll(template, int(rng.integers(0, 12)), axis=1) + 0.3 * rng.random((400, 12)).astype(np.float32)
-            x = x / x.max(axis=1, keepdims=True)
-            wid, pid = f"W_{w}", f"P_{w * 10 + v + 1}"
-            write_perf(root / "da-tacos_benchmark_subset_hpcp" / f"{wid}_hpcp" / f"{pid}_hpcp.h5", "hpcp", x, wid, pid,
-                       hop_length=np.int64(2048))
-    return root
+    """Works W_first_work.. whose versions are P_{w * 10 + v + 1} (W_1: P_11..P_13)."""
+    return write_versions_root(root, seed, n_works=n_works, n_versions=n_versions, first_work=first_work, id_offset=0)
 
 
 @pytest.fixture(scope="module")

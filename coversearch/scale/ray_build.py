@@ -381,18 +381,14 @@ def build_vectors(source, index_dir, *, feature: str, subset: str | None, model_
         manifest extra {"ray": ...}, seconds {"prepare": Ray start-up, "embed": pipeline + collect}).
     """
     from coversearch.data.layout import find_performances
+    from coversearch.features.cache import log_read_report
 
     entries = find_performances(source, feature, subset)
     with shard_folder(index_dir, shard_dir) as shards:
         r = run_pipeline(entries, model_path=model_path, model_hash=model_hash, feature=feature, shard_dir=shards,
                          ray_address=ray_address, timeout=timeout or DEFAULT_TIMEOUT, skip_bad=skip_bad,
                          model_batch=model_batch, progress=progress)
-    if r.bad:
-        log(f"skipped {len(r.bad)} unreadable file(s):")
-        for _, msg in r.bad:
-            log(f"  {msg}")
-    if r.n_nonfinite:
-        log(f"note: replaced {r.n_nonfinite} NaN/inf values by 0")
+    log_read_report(r.bad, r.n_nonfinite, log)
     extra = {"ray": {"address": ray_address or "local", "resources": r.resources, "seconds": r.seconds,
                      "embed_cpus": EMBED_CPUS, "read_cpus": READ_CPUS, "embed_batch": EMBED_BATCH}}
     return r.vectors, r.columns, r.bad, extra, {"prepare": r.seconds["start"],
