@@ -80,7 +80,10 @@ def adapt_encoder(
             f"{mined.stats['seconds_align']} s)")
         t1 = time.perf_counter()
         fit = finetune(net, seq_of, len(sequences), mined.pairs, train, seed_offset=1000 * (r - 1), progress=progress)
-        log(f"round {r}/{rounds}: {fit['steps']} steps, loss {fit['loss_first']} -> {fit['loss_last']} ({fit['seconds']} s)")
+        kept = (f", kept the state after step {fit['steps']} (held-out pairs' partner MRR "
+                f"{dict(map(tuple, fit['checks'])).get(fit['steps'])})" if fit["checks"] else "")
+        log(f"round {r}/{rounds}: {fit['steps_run']} steps, loss {fit['loss_first']} -> {fit['loss_last']}{kept} "
+            f"({fit['seconds']} s)")
         t2 = time.perf_counter()
         vec = embed_sequences(net, sequences, batch_size=embed_batch, threads=train.threads, progress=progress)
         t3 = time.perf_counter()

@@ -14,6 +14,7 @@ teaches it nothing. ``freeze`` keeps the first layers fixed.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -48,6 +49,18 @@ class FinetuneConfig:
         stretch: time-stretch range of a view.
         noise: additive noise std before re-normalisation.
         freeze: ``none``, or ``front`` to keep the pitch-circular first layer fixed.
+        anchor: weight of a penalty that keeps every view's embedding near
+            the one the starting model gives it (``1 - cos``, averaged over
+            the batch): mined pairs move together while the rest of the
+            catalogue keeps its place (0 = off).
+        holdout: share of the mined pairs held out to choose when to stop
+            (label-free: the held-out pairs' mean reciprocal partner rank
+            among ``distractors`` catalogue items, checked every
+            ``check_every`` steps and at step 0; the best state is kept, so a
+            fine-tuning that never helps the held-out pairs returns the model
+            unchanged). 0 trains all steps on all pairs.
+        check_every: steps between two checks.
+        distractors: catalogue items drawn (once, seeded) as the check's pool.
         seed: everything random derives from it.
         threads: torch intra-op threads.
     """
@@ -63,6 +76,10 @@ class FinetuneConfig:
     stretch: tuple[float, float] = (0.8, 1.25)
     noise: float = 0.05
     freeze: str = "none"
+    anchor: float = 0.0
+    holdout: float = 0.2
+    check_every: int = 50
+    distractors: int = 1000
     seed: int = 0
     threads: int = 2
 
@@ -74,6 +91,12 @@ class FinetuneConfig:
             raise ConfigError(f"grouping must be one of {', '.join(GROUPINGS)}, got {self.grouping!r}")
         if self.freeze not in ("none", "front"):
             raise ConfigError(f"freeze must be none or front, got {self.freeze!r}")
+        if not 0.0 <= self.holdout < 1.0:
+            raise ConfigError(f"holdout share must be in [0, 1), got {self.holdout}")
+        if self.check_every < 1 or self.distractors < 0:
+            raise ConfigError(f"check_every >= 1 and distractors >= 0; got {self.check_every}, {self.distractors}")
+        if not self.anchor >= 0:
+            raise ConfigError(f"anchor weight must be >= 0, got {self.anchor}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
 
@@ -171,6 +194,38 @@ def supcon_masked(emb: torch.Tensor, labels: torch.Tensor, temperature: float) -
     return -per[has].mean()
 
 
+MIN_HELD_OUT = 10  # fewer held-out pairs than this: no check, all steps on all pairs
+
+
+def split_pairs(pairs: np.ndarray, share: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(train pairs, held-out pairs), seeded; nothing held out when too few."""
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    n_held = int(round(share * len(pairs)))
+    if n_held < MIN_HELD_OUT or len(pairs) - n_held < 2:
+        return pairs, pairs[:0]
+    perm = rng.permutation(len(pairs))
+    return pairs[np.sort(perm[n_held:])], pairs[np.sort(perm[:n_held])]
+
+
+def partner_mrr(model: Encoder, sequence_of: Callable[[int], np.ndarray], held: np.ndarray, pool: np.ndarray,
+                threads: int) -> float:
+    """Mean reciprocal rank of each held-out pair's partner (both ways) among
+    the held-out items and the ``pool`` rows, by cosine of full-length embeddings."""
+    from coversearch.model.embed import embed_sequences
+
+    rows = np.unique(np.concatenate([np.asarray(held, np.int64).ravel(), np.asarray(pool, np.int64)]))
+    at = {int(r): i for i, r in enumerate(rows.tolist())}
+    vec = embed_sequences(model, [sequence_of(int(r)) for r in rows], threads=threads)
+    sims = vec @ vec.T
+    np.fill_diagonal(sims, -np.inf)
+    rr = []
+    for a, b in np.asarray(held, np.int64).tolist():
+        for x, y in ((a, b), (b, a)):
+            row = sims[at[x]]
+            rr.append(1.0 / (1 + int((row > row[at[y]]).sum())))
+    return float(np.mean(rr))
+
+
 def finetune(
     model: Encoder,
     sequence_of: Callable[[int], np.ndarray],
@@ -193,7 +248,10 @@ def finetune(
         progress: tqdm bar over steps.
 
     Returns:
-        {"steps", "loss_first", "loss_last", "seconds", "n_groups"}.
+        {"steps", "loss_first", "loss_last", "seconds", "n_groups", "n_held_out",
+        "best_step", "checks"}: ``steps`` is the number of steps of the state
+        returned (the best check; 0 = the model is returned unchanged),
+        ``checks`` the (step, held-out partner MRR) history.
     """
     from tqdm import tqdm
 
@@ -202,7 +260,22 @@ def finetune(
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed + seed_offset)
     pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    pairs, held = split_pairs(pairs, config.holdout, rng) if config.holdout > 0 else (pairs, pairs[:0])
     groups = components(pairs, n_items) if config.grouping == "components" else pairs.tolist()
+    checks: list[list] = []
+    best_state, best_step = None, config.steps
+    if len(held):
+        pool = rng.choice(n_items, size=min(n_items, config.distractors), replace=False)
+
+        def check(step: int) -> None:
+            nonlocal best_state, best_step
+            score = partner_mrr(model, sequence_of, held, pool, config.threads)
+            checks.append([step, round(score, 5)])
+            if best_state is None or score > max(c[1] for c in checks[:-1]):
+                best_state, best_step = copy.deepcopy(model.state_dict()), step
+            model.train()
+
+        check(0)
     if config.freeze == "front":
         for name, prm in model.named_parameters():
             if name.split(".")[0] in FRONT:
@@ -212,6 +285,11 @@ def finetune(
     warm = max(1, config.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps))))
+    ref = None
+    if config.anchor > 0:
+        ref = copy.deepcopy(model).eval()
+        for prm in ref.parameters():
+            prm.requires_grad_(False)
     model.train()
     losses = []
     bar = tqdm(total=config.steps, desc="fine-tuning", unit="step", disable=not progress)
@@ -220,8 +298,13 @@ def finetune(
         rows, labels = next(gen)
         x = np.stack([view(sequence_of(r), config.crop, rng, stretch_range=config.stretch, noise=config.noise)
                       for r in rows])  # (B, crop, 12)
-        emb = model(torch.from_numpy(x))
+        xt = torch.from_numpy(x)
+        emb = model(xt)
         loss = supcon_masked(emb, torch.tensor(labels, dtype=torch.long), config.temperature)
+        if ref is not None:
+            with torch.no_grad():
+                old = ref(xt)
+            loss = loss + config.anchor * (1.0 - (emb * old).sum(1)).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -229,12 +312,17 @@ def finetune(
         losses.append(float(loss.item()))
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        if len(held) and (len(losses) % config.check_every == 0 or len(losses) == config.steps):
+            check(len(losses))
     bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     for prm in model.parameters():
         prm.requires_grad_(True)
     model.eval()
     head = losses[: max(1, len(losses) // 10)]
     tail = losses[-max(1, len(losses) // 10):]
-    return {"steps": len(losses), "loss_first": round(float(np.mean(head)), 4), "loss_last": round(float(np.mean(tail)), 4),
-            "seconds": round(time.perf_counter() - t0, 1), "n_groups": len(groups)}
+    return {"steps": best_step, "steps_run": len(losses), "loss_first": round(float(np.mean(head)), 4),
+            "loss_last": round(float(np.mean(tail)), 4), "seconds": round(time.perf_counter() - t0, 1),
+            "n_groups": len(groups), "n_held_out": int(len(held)), "checks": checks}
 
