@@ -100,6 +100,8 @@ def build_index(
         cols[field] = [meta.get(p, {}).get(field, "") for p in cache.perf_ids]
     cols["path"] = cache.paths
     spec = choose_index(len(vectors), vectors.shape[1], kind=index_type)
+    from coversearch.rerank import RerankConfig
+
     manifest = write_bundle(
         index_dir,
         vectors,
@@ -114,6 +116,8 @@ def build_index(
             "source": str(Path(source).resolve()),
             "extra": {"cache": str(cache.path), "skipped": [p for p, _ in report.bad]},
         },
+        sequences=cache.sequences(),  # re-ranking reads the index's own copy, never the source
+        json_files={RERANK_FILE: {"config": RerankConfig().to_dict(), "chosen_by": "defaults"}},
     )
     t3 = time.perf_counter()
     return {
@@ -170,23 +174,21 @@ def query(
     else:
         vec, qinfo, qseq = _embed_file(file, bundle, model)
         exclude = []
-    fused = None
+    fused = stage = None
     if rerank:
-        from coversearch.rerank import rerank as rerank_rows
+        from coversearch.rerank import score_query
 
-        cfg = load_rerank_config(index_dir)
-        kk = max(k, shortlist or cfg.shortlist)
-        scores, rows = bundle.search(vec, kk, exclude_rows=exclude)
-        cache = _cache_of(bundle)
+        cfg = load_rerank_config(bundle)
+        store = bundle.sequences()
+        k1 = max(k, shortlist or cfg.first_stage_k(bundle.count - len(exclude)))
+        scores, rows = bundle.search(vec, k1, exclude_rows=exclude)
         if qseq is None:
-            qseq = cache.sequence(perf_id)
-        cos_of = dict(zip(rows[0].tolist(), scores[0].tolist()))
-        order, fused_s = rerank_rows(rows[0], scores[0], qseq, lambda r: cache.sequence(int(r)),
-                                     weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
-        rows = order[None, :k]
-        scores = np.array([[cos_of[int(r)] for r in rows[0]]], np.float32)
-        fused = fused_s[:k]
-        qinfo["rerank"] = {"shortlist": kk, "weight": cfg.weight, "norm": cfg.norm}
+            qseq = store.sequence(row)
+        r = score_query(rows[0], scores[0], qseq, store, config=cfg, jobs=jobs)
+        rows = r.rows[None, :k]
+        scores = r.cosine[None, :k].astype(np.float32)
+        fused, stage = r.score[:k], r.stage[:k]
+        qinfo["rerank"] = {"shortlist": int(k1), "fine": cfg.fine, "weight": cfg.weight, "norm": cfg.norm}
     else:
         scores, rows = bundle.search(vec, k, exclude_rows=exclude)
     names = items.column_names
@@ -198,6 +200,7 @@ def query(
         rec.update(rank=rank, row=int(r), distance=float(1.0 - s), same_work=rec["work_id"] == qinfo.get("work_id"))
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
+            rec["rerank_stage"] = str(stage[rank - 1])
         results.append(rec)
     return {"query": qinfo, "results": results, "index_dir": str(index_dir)}
 
@@ -205,34 +208,29 @@ def query(
 RERANK_FILE = "rerank.json"
 
 
-def load_rerank_config(index_dir: str | Path):
-    """The re-rank settings tuned for an index (``rerank.json``), else the defaults."""
-    import json
+def load_rerank_config(index):
+    """The re-rank settings of an index: its ``rerank.json`` (hash-checked
+    against the manifest), else the defaults.
 
+    Args:
+        index: an index folder or a loaded ``Bundle``.
+
+    Raises:
+        IndexMismatchError: rerank.json changed since it was listed.
+        ConfigError: unreadable settings.
+    """
+    from coversearch.index.bundle import Bundle, load_bundle, read_json_file
     from coversearch.rerank import RerankConfig
 
-    p = Path(index_dir) / RERANK_FILE
-    if not p.is_file():
+    bundle = index if isinstance(index, Bundle) else load_bundle(index, load_index=False)
+    d = read_json_file(bundle, RERANK_FILE)
+    if d is None:
         return RerankConfig()
     try:
-        return RerankConfig.from_dict(json.loads(p.read_text())["config"])
+        return RerankConfig.from_dict(d["config"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{p}: unreadable re-rank settings ({e}); delete it or run `coversearch tune-rerank`") from None
-
-
-def _cache_of(bundle):
-    """The prepared cache an index was built from (re-rank reads sequences there, never raw files)."""
-    from coversearch.errors import IndexMismatchError
-    from coversearch.features.cache import PreparedCache
-
-    path = (bundle.manifest.extra or {}).get("cache")
-    if not path or not Path(path).is_file():
-        raise IndexMismatchError(f"{bundle.path}: its prepared cache {path} is gone; rebuild with `coversearch build-index`")
-    cache = PreparedCache(path)
-    ids = bundle.items.column("perf_id").to_pylist()
-    if cache.perf_ids != ids:
-        raise IndexMismatchError(f"{bundle.path}: prepared cache {path} changed since the index was built; rebuild the index")
-    return cache
+        raise ConfigError(f"{bundle.path / RERANK_FILE}: unreadable re-rank settings ({e}); "
+                          "run `coversearch tune-rerank` or rebuild the index") from None
 
 
 def _embed_file(file, bundle, model):
@@ -303,12 +301,13 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
     candidates = np.flatnonzero(counts[inv] >= 2)
     if max_queries and max_queries < len(candidates):
         candidates = np.sort(np.random.default_rng(0).choice(candidates, max_queries, replace=False))
-    cache = _cache_of(bundle) if rerank else None
-    cfg = load_rerank_config(index_dir) if rerank else None
-    kk = shortlist or (cfg.shortlist if cfg else 0)
+    # evaluate checks the full sha256 of the stored sequences (a query checks sizes)
+    store = bundle.sequences(verify_hashes=True) if rerank else None
+    cfg = load_rerank_config(bundle) if rerank else None
+    kk = (shortlist or cfg.first_stage_k(len(labels) - 1)) if rerank else 0
     from tqdm import tqdm
 
-    from coversearch.rerank import cosine_shortlist, rerank as rerank_rows, reranked_full_scores
+    from coversearch.rerank import cosine_shortlist, reranked_full_scores, score_query
 
     bar = tqdm(total=len(candidates), desc="re-ranking" if rerank else "scoring", disable=not progress)
     parts = []
@@ -321,10 +320,8 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
         if rerank:
             for i, q in enumerate(rows_q):
                 short = cosine_shortlist(scores[i], int(q), kk)
-                order, _ = rerank_rows(short, scores[i, short], cache.sequence(int(q)),
-                                       lambda r: cache.sequence(int(r)),
-                                       weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
-                scores[i] = reranked_full_scores(scores[i], order)
+                r = score_query(short, scores[i, short], store.sequence(int(q)), store, config=cfg, jobs=jobs)
+                scores[i] = reranked_full_scores(scores[i], r.rows)
                 bar.update(1)
         else:
             bar.update(len(rows_q))
@@ -356,21 +353,21 @@ def tune_rerank(
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Choose the re-rank fusion weight, normalisation and shortlist size on
-    validation works (``val_data``, never the indexed set) and save them as
-    ``rerank.json`` beside the index.
+    """Choose the re-rank fusion weight, normalisation and K2 (``shortlists``:
+    the sizes of the full-alignment pass tried) on validation works
+    (``val_data``, never the indexed set) and store them as the index's
+    ``rerank.json`` (listed in its manifest).
 
     The validation set is embedded with the index's model; ``n_queries``
-    seeded queries with a version in it are aligned against their largest
-    shortlist once, then the grid (weights x norms x K) is scored.
+    seeded queries with a version in it are aligned once against their K1
+    shortlist at both rates (:func:`coversearch.rerank.tune.tune_on_validation`).
     """
     import numpy as np
 
-    from coversearch._io import write_json_atomic
-    from coversearch.index.bundle import load_bundle
+    from coversearch.index.bundle import load_bundle, replace_json_file
     from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
-    from coversearch.rerank import RerankConfig, aligned_shortlists, tune
+    from coversearch.rerank.tune import tune_on_validation
 
     bundle = load_bundle(index_dir, load_index=False)
     net, info = load_checkpoint(model)
@@ -379,20 +376,11 @@ def tune_rerank(
         raise ConfigError("tune-rerank needs validation data other than the indexed set (--val-data)")
     cache, _ = prepare_data(val_data, bundle.manifest.feature, progress=progress, log=log)
     vec = embed_sequences(net, cache.sequences(), progress=progress)
-    labels = np.array(cache.work_ids)
-    _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    cand = np.flatnonzero(counts[inv] >= 2)
-    q = np.sort(np.random.default_rng(0).choice(cand, min(n_queries, len(cand)), replace=False))
-    cos = vec[q] @ vec.T
-    log(f"aligning {len(q)} validation queries x {max(shortlists)} candidates")
-    sl = aligned_shortlists(cos, q, lambda r: cache.sequence(int(r)), shortlist=max(shortlists), jobs=jobs)
-    grid = tune(sl, cos, labels, shortlist_sizes=tuple(shortlists))
-    emb_only = next(g for g in grid if g["weight"] == 0.0)
-    best = grid[0]
-    cfg = RerankConfig(shortlist=int(best["shortlist"]), weight=best["weight"], norm=best["norm"])
-    out = {"config": cfg.to_dict(), "validation": {"data": str(Path(val_data).resolve()), "n_queries": int(len(q)),
-           "best": best, "embedding_only": emb_only, "grid": grid[:20]}}
-    write_json_atomic(Path(index_dir) / RERANK_FILE, out)
+    out = tune_on_validation(vec, np.array(cache.work_ids), cache.sequence, base=load_rerank_config(bundle),
+                             n_queries=n_queries, fine_sizes=tuple(shortlists), jobs=jobs, log=log)
+    out["validation"]["data"] = str(Path(val_data).resolve())
+    out["chosen_by"] = "tune-rerank"
+    replace_json_file(index_dir, RERANK_FILE, out)
     return out
 
 

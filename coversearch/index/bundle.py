@@ -5,6 +5,10 @@ Layout of ``index_dir``::
     items.parquet   row i = FAISS id i: perf_id, work_id, metadata
     vectors.npy     (N, D) float32 unit vectors -- the source of truth
     index.faiss     derived FAISS index (rebuildable from vectors.npy)
+    sequences.npy   prepared chroma of every item, offsets.npy: where each
+                    starts (:mod:`coversearch.index.sequences`; re-ranking
+                    reads them here, never the source data)
+    rerank.json     the re-rank settings of this index
     manifest.json   Manifest: model, feature, counts, index kind, recall, files
 
 :func:`write_bundle` builds everything in a temporary folder beside
@@ -17,8 +21,10 @@ stay light.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import difflib
+import json
 import os
 import re
 import time
@@ -28,10 +34,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from coversearch._io import atomic_dir
+from coversearch._io import atomic_dir, write_bytes_atomic, write_json_atomic
 from coversearch.errors import IndexMismatchError, UnknownIdError
 from coversearch.index.choose import IndexSpec, choose_index
 from coversearch.index.manifest import FORMAT_VERSION, Manifest, file_record
+from coversearch.index.sequences import open_sequences, write_sequences
 from coversearch.index.store import build_faiss, load_faiss, save_faiss, search as faiss_search
 from coversearch.index.table import make_table, read_items
 
@@ -103,6 +110,8 @@ def write_bundle(
     *,
     spec: IndexSpec | None = None,
     manifest_fields: dict | None = None,
+    sequences: Sequence[np.ndarray] | None = None,
+    json_files: dict[str, dict] | None = None,
 ) -> Manifest:
     """Write the index folder atomically.
 
@@ -116,6 +125,9 @@ def write_bundle(
             hop, source, extra, ...); keys that are not Manifest fields go
             into ``extra``. count, dim, index kind/params, recall, latency,
             files, created and version are filled in here.
+        sequences: N prepared (T, 12) sequences in row order, stored for
+            re-ranking (:mod:`coversearch.index.sequences`); None = none.
+        json_files: small JSON files to store and list (e.g. ``rerank.json``).
 
     Returns:
         The written :class:`Manifest`.
@@ -156,7 +168,15 @@ def write_bundle(
         index = build_faiss(x, spec)
         save_faiss(index, tmp / INDEX)
         recall, latency = measure(index, x, exact=spec.kind == "flat")
-        files = {name: file_record(tmp / name) for name in (ITEMS, VECTORS, INDEX)}
+        names = [ITEMS, VECTORS, INDEX]
+        if sequences is not None:
+            if len(sequences) != n:
+                raise ValueError(f"{len(sequences)} sequences for {n} vectors")
+            names += list(write_sequences(tmp, sequences))
+        for name, obj in (json_files or {}).items():
+            (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+            names.append(name)
+        files = {name: file_record(tmp / name) for name in names}
         manifest = Manifest(
             model_hash=str(given.pop("model_hash", "")),
             dim=d,
@@ -175,6 +195,45 @@ def write_bundle(
         (tmp / MANIFEST).write_text(manifest.to_json())
         _share_like_umask(tmp)
     return manifest
+
+
+def replace_json_file(index_dir: str | os.PathLike, name: str, obj) -> None:
+    """Store (or replace) a small JSON file in an index folder and list it in
+    the manifest: the file first, then the manifest, each atomically (if
+    interrupted between the two, loading fails on the size or hash check
+    instead of reading the wrong settings).
+
+    Raises:
+        IndexMismatchError: no index at ``index_dir``.
+    """
+    path = Path(index_dir)
+    manifest = Manifest.read(path / MANIFEST)
+    if name in (ITEMS, VECTORS, INDEX, MANIFEST):
+        raise ValueError(f"{name} is not a replaceable file")
+    write_json_atomic(path / name, obj)
+    files = dict(manifest.files)
+    files[name] = file_record(path / name)
+    write_bytes_atomic(path / MANIFEST, dataclasses.replace(manifest, files=files).to_json().encode())
+
+
+def read_json_file(bundle: "Bundle", name: str) -> dict | None:
+    """A small JSON file of the index folder, hash-checked against the manifest;
+    None when the manifest does not list it.
+
+    Raises:
+        IndexMismatchError: the file is missing, changed or unreadable.
+    """
+    rec = bundle.manifest.files.get(name)
+    if rec is None:
+        return None
+    f = bundle.path / name
+    if not f.is_file() or file_record(f)["sha256"] != rec.get("sha256"):
+        raise IndexMismatchError(f"{f} was changed or removed after the index was built (sha256 differs from the "
+                                 "manifest); rebuild the index or re-run `coversearch tune-rerank`")
+    try:
+        return json.loads(f.read_text())
+    except ValueError as e:
+        raise IndexMismatchError(f"{f}: not JSON ({e})") from None
 
 
 def _share_like_umask(folder: Path) -> None:
@@ -224,6 +283,14 @@ class Bundle:
         if self._index is None:
             self._index = _load_index(self.path, self.manifest)
         return self._index
+
+    def sequences(self, *, verify_hashes: bool = False):
+        """The prepared sequences stored for re-ranking (:class:`SequenceStore`), checked.
+
+        Raises:
+            IndexMismatchError: absent (an older index) or not matching the manifest.
+        """
+        return open_sequences(self.path, self.manifest.count, self.manifest.files, verify_hashes=verify_hashes)
 
     def check_model(self, model_hash: str, dim: int) -> None:
         """Raise IndexMismatchError if the index was built by another model or dim."""

@@ -14,10 +14,17 @@ from coversearch.rerank.cascade import (
     score_query,
 )
 from coversearch.rerank.config import QMAX_NORMS, RerankConfig, check_norm, check_weight
-from coversearch.rerank.tune import AlignedShortlist, aligned_shortlists, evaluate_setting, replay, tune
+from coversearch.rerank.tune import (
+    AlignedShortlist,
+    aligned_shortlists,
+    evaluate_setting,
+    replay,
+    tune,
+    tune_on_validation,
+)
 
 __all__ = [
     "QMAX_NORMS", "RerankConfig", "check_norm", "check_weight", "Reranked", "score_query", "cascade_order",
     "rerank", "fuse", "normalise_qmax", "order", "align_shortlist", "reranked_full_scores", "cosine_shortlist",
-    "AlignedShortlist", "aligned_shortlists", "evaluate_setting", "replay", "tune",
+    "AlignedShortlist", "aligned_shortlists", "evaluate_setting", "replay", "tune", "tune_on_validation",
 ]

@@ -192,3 +192,56 @@ def aligned_shortlists(
             extra = {"coarse_raw": craw, "coarse_t_query": ct_q, "coarse_t_cands": ct_c}
         out.append(AlignedShortlist(int(qrow), rows.astype(np.int64), c[rows], raw, t_q, t_c, **extra))
     return out
+
+
+def tune_on_validation(
+    vectors: np.ndarray,
+    labels: Sequence,
+    sequence_of: Callable[[int], np.ndarray],
+    *,
+    base: RerankConfig = DEFAULT,
+    n_queries: int = 150,
+    fine_sizes: Sequence[int] = (50, 100, 200),
+    weights: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    norms: Sequence[str] = QMAX_NORMS,
+    seed: int = 0,
+    jobs: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Choose weight, norm and K2 on validation works; keep ``base``'s K1 rule
+    and alignment configs.
+
+    Args:
+        vectors: (N, D) unit embeddings of the validation set.
+        labels: (N,) work ids.
+        sequence_of: ``row -> (T, 12)`` prepared sequence.
+        base: the settings not tuned here.
+        n_queries: seeded queries (with a version in the set) to align.
+        fine_sizes: K2 values tried.
+        weights, norms: fusion grid.
+        seed: query sample seed.
+        jobs: cores.
+        log: progress lines.
+
+    Returns:
+        ``{"config": RerankConfig dict, "validation": {n_queries, n_items,
+        shortlist, best, embedding_only, grid (top 20)}}``.
+    """
+    labels = np.asarray(labels)
+    _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    cand = np.flatnonzero(counts[inv] >= 2)
+    if not len(cand):
+        raise DataError("the validation data has no work with two versions")
+    q = np.sort(np.random.default_rng(seed).choice(cand, min(n_queries, len(cand)), replace=False))
+    cos = vectors[q] @ vectors.T  # (Q, N)
+    k1 = base.first_stage_k(len(labels) - 1)
+    log(f"aligning {len(q)} validation queries x {k1} candidates (coarse and full rate)")
+    sl = aligned_shortlists(cos, q, sequence_of, shortlist=k1, config=base.align, coarse=base.coarse, jobs=jobs)
+    grid = tune(sl, cos, labels, weights=weights, norms=norms,
+                fine_sizes=tuple(k for k in fine_sizes if k < k1) + (None,), base=base)
+    best = grid[0]
+    emb_only = next(g for g in grid if g["weight"] == 0.0)
+    cfg = dataclasses.replace(base, weight=best["weight"], norm=best["norm"], fine=int(best["fine"] or k1))
+    return {"config": cfg.to_dict(),
+            "validation": {"n_queries": int(len(q)), "n_items": int(len(labels)), "shortlist": int(k1),
+                           "best": best, "embedding_only": emb_only, "grid": grid[:20]}}
