@@ -102,3 +102,33 @@ def test_bad_checkpoint(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(ConfigError, match="not a coversearch checkpoint"):
         load_checkpoint(bad)
+
+
+class _RunsCode:
+    def __reduce__(self):  # unpickling would call print(...): any code could run here
+        return (print, ("pwned",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path, model, capsys):
+    p = tmp_path / "evil.pt"
+    torch.save({"encoder_config": model.config.to_dict(), "state_dict": model.state_dict(),
+                "record": {"x": _RunsCode()}}, p)
+    with pytest.raises(ConfigError, match="evil.pt"):
+        load_checkpoint(p)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_shipped_checkpoint_loads_weights_only():
+    from coversearch.model.checkpoint import default_model_path
+
+    blob = torch.load(default_model_path(), map_location="cpu", weights_only=True)
+    assert set(blob) == {"encoder_config", "state_dict", "record"}
+    net, info = load_checkpoint()
+    assert info["model_hash"] == "34db65734765f730"  # unchanged: the shipped file was not re-saved
+
+
+def test_record_with_numpy_values_is_stored_as_plain_types(tmp_path, model):
+    p = tmp_path / "m.pt"
+    save_checkpoint(p, model, {"history": [{"val_map": np.float32(0.5), "ids": np.arange(3)}], "t": (1, 2)})
+    _, info = load_checkpoint(p)
+    assert info["record"]["history"][0]["ids"] == [0, 1, 2] and info["record"]["t"] == [1, 2]
