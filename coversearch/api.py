@@ -258,12 +258,15 @@ def evaluate(
     shortlist: int | None = None,
     max_queries: int | None = None,
     jobs: int = 1,
+    rerank_config=None,
 ) -> dict:
     """All-against-all retrieval metrics of an index (each query excluded from its own list).
 
-    With ``rerank``, each query's cosine shortlist is re-ordered by alignment
-    and the rest of the ranking stays in cosine order; ``max_queries`` evaluates
-    a fixed, seeded sample of the queries that have a version in the index.
+    With ``rerank``, each query's cosine shortlist is re-ordered by the
+    cascade (the index's ``rerank.json``, or ``rerank_config``, a
+    ``RerankConfig``) and the rest of the ranking stays in cosine order;
+    ``max_queries`` evaluates a fixed, seeded sample of the queries that have
+    a version in the index. ``recall_at_k`` is always the first stage's.
     """
     import numpy as np
 
@@ -275,7 +278,7 @@ def evaluate(
     vectors = np.asarray(bundle.vectors, np.float32)
     if rerank or max_queries:
         m = _evaluate_queries(bundle, vectors, labels, index_dir, rerank=rerank, shortlist=shortlist,
-                              max_queries=max_queries, jobs=jobs, progress=progress)
+                              max_queries=max_queries, jobs=jobs, progress=progress, config=rerank_config)
     else:
         m = retrieval_metrics(vectors, labels, k=k, block=block, progress=progress)
     m = {key: v for key, v in m.items() if not isinstance(v, np.ndarray)}
@@ -287,7 +290,7 @@ def evaluate(
 
 
 def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, max_queries, jobs, progress,
-                      block: int = 256):
+                      config=None, block: int = 256):
     """Metrics over a (sampled) set of queries, optionally re-ranked; all items stay
     candidates. Scores are ranked a block of queries at a time (memory O(block * N))."""
     import time
@@ -303,7 +306,7 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
         candidates = np.sort(np.random.default_rng(0).choice(candidates, max_queries, replace=False))
     # evaluate checks the full sha256 of the stored sequences (a query checks sizes)
     store = bundle.sequences(verify_hashes=True) if rerank else None
-    cfg = load_rerank_config(bundle) if rerank else None
+    cfg = (config or load_rerank_config(bundle)) if rerank else None
     kk = (shortlist or cfg.first_stage_k(len(labels) - 1)) if rerank else 0
     from tqdm import tqdm
 
