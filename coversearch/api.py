@@ -388,8 +388,8 @@ def tune_rerank(
 
 
 def train(
-    data: str | Path,
-    out: str | Path,
+    data: str | Path | None,
+    out: str | Path | None,
     *,
     feature: str = DEFAULT_FEATURE,
     subset: str | None = None,
@@ -400,16 +400,34 @@ def train(
     init_from: str | Path | None = None,
     progress: bool = True,
     log=print,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> dict:
-    """Train (or, with ``init_from``, fine-tune) an encoder on the data under ``data``; save it to ``out``."""
+    """Train (or, with ``init_from``, fine-tune) an encoder on the data under ``data``; save it to ``out``.
+
+    ``run_dir`` keeps a resumable run folder (config, history, best and last
+    checkpoints); ``resume`` = such a folder continues its run (its stored
+    data source, output path and configs; ``data`` and ``out`` may be None).
+    """
+    import json
+
     from coversearch.evaluate.retrieval import retrieval_metrics
     from coversearch.model.config import EncoderConfig, TrainConfig
-    from coversearch.model.train import train as train_loop
+    from coversearch.model.train import CONFIG, train as train_loop
 
+    if resume:
+        cfg_path = Path(resume) / CONFIG
+        if not cfg_path.is_file():
+            raise ConfigError(f"{resume} is not a training run folder (no {CONFIG})")
+        stored = json.loads(cfg_path.read_text())
+        data, out, run_dir = data or stored["source"], out or stored["out"], resume
+        feature = stored["encoder_config"]["feature"]
+    if data is None or out is None:
+        raise ConfigError("train needs --data and --out (or --resume RUN_DIR)")
     encoder_config = encoder_config or EncoderConfig(feature=feature)
     train_config = train_config or TrainConfig()
     cache, _ = prepare_data(data, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
-    return train_loop(
+    rec = train_loop(
         cache,
         out,
         encoder_config=encoder_config,
@@ -419,7 +437,10 @@ def train(
         init_from=init_from,
         progress=progress,
         log=log,
+        run_dir=run_dir,
+        resume=bool(resume),
     )
+    return rec | {"out": str(out)}
 
 
 __all__ = ["build_index", "query", "evaluate", "train", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
