@@ -11,8 +11,9 @@ from coversearch.cli._common import _echo_err, _reports_errors
 @main.command("train")
 @click.option("--data", type=click.Path(file_okay=False), default=None,
               help="Training data root: the synthetic `train` profile, or a real cover-analysis subset (required unless --resume).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="[default: models/encoder.pt, or the resumed run's]",
-              help="Checkpoint to write (a .json record with config and history goes beside it).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Checkpoint to write (a .json record with config and history goes beside it) "
+                   "[default: models/encoder.pt, or the resumed run's].")
 @click.option("--epochs", type=int, default=12, show_default=True)
 @click.option("--dim", type=click.Choice(["64", "128"]), default="128", show_default=True, help="Embedding size.")
 @click.option("--channels", type=int, default=32, show_default=True, help="Filters of the pitch-circular first layer.")
