@@ -139,12 +139,18 @@ def query(
     rerank: bool = False,
     shortlist: int | None = None,
     jobs: int = 1,
+    bundle=None,
+    with_vector: bool = False,
 ) -> dict:
     """The ``k`` nearest performances to an indexed id, or to a file not in the index.
 
     With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
     tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
     score; the eligible items never change, only their order.
+
+    ``bundle`` is an index already loaded from ``index_dir`` (the HTTP server
+    keeps one in memory and swaps it whole on reload); ``with_vector`` adds the
+    query's unit vector as ``query_vector`` (the server's distance profile).
 
     Returns:
         {"query": {...}, "results": [{rank, perf_id, work_id, work_title, perf_artist,
@@ -162,13 +168,12 @@ def query(
         raise ConfigError("give either a performance id or --file, not both")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    bundle = load_bundle(index_dir)
+    bundle = bundle if bundle is not None else load_bundle(index_dir)
     items = bundle.items
-    work_col = items.column("work_id").to_pylist()
     if perf_id is not None:
         row = bundle.row_of(perf_id)
         vec = np.asarray(bundle.vector_of(perf_id), np.float32)[None]
-        qinfo = {"perf_id": perf_id, "work_id": work_col[row], "row": row}
+        qinfo = {"perf_id": perf_id, "work_id": items.column("work_id")[row].as_py(), "row": row}
         exclude = [row]
         qseq = None
     else:
@@ -202,7 +207,10 @@ def query(
             rec["fused_score"] = float(fused[rank - 1])
             rec["rerank_stage"] = str(stage[rank - 1])
         results.append(rec)
-    return {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+    out = {"query": qinfo, "results": results, "index_dir": str(index_dir)}
+    if with_vector:
+        out["query_vector"] = vec[0].tolist()
+    return out
 
 
 RERANK_FILE = "rerank.json"

@@ -48,3 +48,19 @@ def tiny_root(tmp_path) -> Path:
             write_perf(root / "da-tacos_benchmark_subset_hpcp" / f"{wid}_hpcp" / f"{pid}_hpcp.h5", "hpcp", x, wid, pid,
                        hop_length=np.int64(2048))
     return root
+
+
+@pytest.fixture(scope="session")
+def demo_index(tmp_path_factory) -> Path:
+    """A real index with P_22 and W_22's other versions: the demo profile cut to
+    3 works (W_22 + one 13-version work + one single, 27 performances of at most
+    30 s, hop 4096), embedded by the shipped encoder. About 25 s on one core;
+    shared by the server and page tests."""
+    from coversearch import api
+    from coversearch.synth import generate
+
+    base = tmp_path_factory.mktemp("demo-index")
+    generate(base / "data", profile="demo", seed=0, hop=4096, n_works=3, max_seconds=30, features=("hpcp",),
+             layout="per-feature", progress=False, jobs=1)
+    api.build_index(base / "data", index_dir=base / "index", progress=False, jobs=1, log=lambda *a: None)
+    return base / "index"

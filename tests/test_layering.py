@@ -9,7 +9,7 @@ PKG = Path(__file__).resolve().parents[1] / "coversearch"
 
 RANK = {
     "errors": 0, "config": 0, "_io": 0,
-    "data": 1, "download": 1, "synth": 1,
+    "data": 1, "download": 1, "synth": 1, "audio": 1,
     "features": 2, "align": 2,
     "model": 3,
     "index": 4,
@@ -17,6 +17,7 @@ RANK = {
     "rerank": 6,
     "api": 7,
     "cli": 8,
+    "serve": 8,
 }
 
 
