@@ -144,9 +144,10 @@ def query(
 ) -> dict:
     """The ``k`` nearest performances to an indexed id, or to a file not in the index.
 
-    With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
-    tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
-    score; the eligible items never change, only their order.
+    With ``rerank``, the ``shortlist`` (K1) nearest by cosine (default: the
+    index's ``rerank.json`` rule, 2% of the catalogue, at least 200) are
+    re-ordered by the alignment cascade (:func:`coversearch.rerank.score_query`);
+    the eligible items never change, only their order. ``jobs``: cores.
 
     ``bundle`` is an index already loaded from ``index_dir`` (the HTTP server
     keeps one in memory and swaps it whole on reload); ``with_vector`` adds the
