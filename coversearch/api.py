@@ -452,4 +452,21 @@ def train(
     return rec | {"out": str(out)}
 
 
-__all__ = ["build_index", "query", "evaluate", "train", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
+__all__ = ["build_index", "query", "evaluate", "train", "report", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
+
+
+def report(
+    index_dir: str | Path = DEFAULT_INDEX_DIR,
+    *,
+    out: str | Path | None = None,
+    json_path: str | Path | None = None,
+    model: str | Path | None = None,
+    kmeans: bool = True,
+    command: str = "",
+) -> dict:
+    """Write the HTML report of an index (``out/report.html``, default ``reports/<index name>``)
+    and optionally its numbers as JSON; see :mod:`coversearch.report`."""
+    from coversearch.report import write_report
+
+    out = Path(out) if out else Path("reports") / Path(index_dir).resolve().name
+    return write_report(index_dir, out, json_path=json_path, model=model, kmeans=kmeans, command=command)
