@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, RESULTS, machine, table, write_result  # noqa: E402
 
-DEFAULT_TRAIN = DATA / "train-s1-n1000"
+DEFAULT_TRAIN = DATA / "train-s1-n100-report"
 DEFAULT_EVAL = DATA / "benchmark-standard-s2026-h4096-n600"
 FEATURES = ("hpcp", "crema", "cens")
 METRICS = ("map", "mr1", "p_at_10", "pair_auc", "pair_accuracy")
@@ -287,23 +287,22 @@ def run_alignment(ev: Split, n_queries: int, seed: int, jobs: int) -> dict:
             "n_items": m["n_items"], "pair_auc": roc_auc(same[keep], scores[keep])}
 
 
-def run_encoder(ev_root: Path, va: Split, ev: Split, work: Path, rerank_queries: int, jobs: int, seed: int) -> list[dict]:
+def run_encoder(ev_root: Path, ev: Split, work: Path, rerank_queries: int, jobs: int) -> list[dict]:
+    """The shipped encoder through ``build-index`` and ``evaluate`` (with and without the re-rank)."""
     from coversearch import api
-    from coversearch.model.checkpoint import load_checkpoint, read_record, default_model_path
-    from coversearch.model.embed import embed_sequences
+    from coversearch.model.checkpoint import default_model_path, read_record
 
     idx = work / "idx-encoder"
     s = api.build_index(ev_root, index_dir=idx, progress=False, log=log)
-    emb_s = s["seconds"]["embed"]
-    net, info = load_checkpoint(None)
-    val = embed_sequences(net, va.seqs)
-    r = evaluate_vectors("encoder", np.load(idx / "vectors.npy"), val, ev, va, work, seed)
+    m = api.evaluate(idx, progress=False)
     rec = read_record(default_model_path())
     train_s = float(sum(h.get("seconds", 0) for h in rec.get("history", [])))
-    base = {"dim": int(s["manifest"].dim), "train_s": train_s, "train_s_note": "from the shipped record (5,000 works, 40 epochs)",
-            "embed_per_s": s["count"] / max(emb_s, 1e-9), "model_hash": info["model_hash"]}
-    rows = [{"approach": "coversearch encoder (shipped), embedding only", "key": "encoder", "seed": None, **base, **r}]
-    log(f"encoder: MAP {r['map']:.4f} AUC {r['pair_auc']:.3f}")
+    base = {"dim": int(s["manifest"].dim), "train_s": train_s,
+            "train_s_note": "from the shipped record (5,000 works, 40 epochs)",
+            "embed_per_s": s["count"] / max(s["seconds"]["embed"], 1e-9), "model_hash": s["manifest"].model_hash}
+    rows = [{"approach": "coversearch encoder (shipped), embedding only", "key": "encoder", "seed": None, **base,
+             **{k: m[k] for k in ("map", "mr1", "p_at_10", "n_queries", "n_items")}}]
+    log(f"encoder: MAP {m['map']:.4f}")
     if rerank_queries:
         m = api.evaluate(idx, rerank=True, max_queries=rerank_queries, jobs=jobs, progress=False)
         rows.append({"approach": f"coversearch encoder + alignment re-rank ({m['n_queries']} sampled queries)",
@@ -315,6 +314,19 @@ def run_encoder(ev_root: Path, va: Split, ev: Split, work: Path, rerank_queries:
         rows[-1]["embedding_only_same_sample"] = {k: m0[k] for k in ("map", "mr1", "p_at_10")}
         log(f"encoder + re-rank: MAP {m['map']:.4f} (same sample without: {m0['map']:.4f})")
     return rows
+
+
+def encoder_pairs(va: Split, ev: Split, work: Path, seed: int = 0) -> dict:
+    """Pair AUC of the encoder's indexed vectors; threshold calibrated on the validation works."""
+    from coversearch.index.bundle import load_bundle
+    from coversearch.model.checkpoint import load_checkpoint
+    from coversearch.model.embed import embed_sequences
+
+    vecs = np.asarray(load_bundle(work / "idx-encoder", load_index=False).vectors, np.float32)
+    net, _ = load_checkpoint(None)
+    es, esame = pair_scores_for(vecs, ev.works, seed)
+    vs, vsame = pair_scores_for(embed_sequences(net, va.seqs), va.works, seed)
+    return pair_row(es, esame, vs, vsame)
 
 
 # ------------------------------------------------------------------ summary
@@ -355,7 +367,30 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {s['approach']} | {s['n_seeds']} | {f(s, 'map', '{:.3f}')} | {f(s, 'mr1', '{:.1f}')} | "
                      f"{f(s, 'p_at_10', '{:.3f}')} | {f(s, 'pair_auc', '{:.3f}')} | {f(s, 'pair_accuracy', '{:.3f}')} | "
                      f"{s.get('dim') or '—'} | {train} | {emb} |")
+    m = doc.get("machine", {})
+    lines.append("")
+    lines.append(f"({'complete run' if doc.get('complete') else 'PARTIAL run: the approaches above finished'}; "
+                 f"{doc.get('n_train')} training / {doc.get('n_val')} validation / {doc.get('n_eval')} evaluation "
+                 f"performances; load average at start {m.get('loadavg_at_start')}, at the last write "
+                 f"{doc.get('loadavg_now')}; wall {doc.get('wall_seconds', 0) / 60:.0f} min)")
     return "\n".join(lines)
+
+
+def finish(a, rows, extra, feats, tr, va, ev, t_start, *, complete: bool) -> dict:
+    """Write the result JSON (also mid-run, with ``complete: false``)."""
+    doc = {"complete": complete, "train": str(a.train), "eval": str(a.eval), "features": feats,
+           "n_train": len(tr.seqs), "n_val": len(va.seqs), "n_eval": len(ev.seqs), "rows": list(rows),
+           "summary": summarise(rows), **extra, "loadavg_now": [round(x, 2) for x in os.getloadavg()]}
+    secs = time.perf_counter() - t_start
+    args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
+    if a.out:
+        from coversearch._io import write_json_atomic
+
+        write_json_atomic(a.out, {"command": " ".join(["baselines.py"] + sys.argv[1:]), "args": args,
+                                  "machine": machine(), "wall_seconds": round(secs, 1), **doc})
+    else:
+        write_result("baselines", doc, args=args, seconds=secs)
+    return doc
 
 
 def main(argv=None) -> int:
@@ -364,15 +399,17 @@ def main(argv=None) -> int:
     ap.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="held-out evaluation set (a Da-TACOS root)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the autoencoders")
     ap.add_argument("--pair-seeds", type=int, default=2, help="seeds of (b), (c), (d)")
-    ap.add_argument("--steps", type=int, default=300, help="optimiser steps of (b), (c), (d)")
-    ap.add_argument("--length", type=int, default=400, help="frames per input of (b), (c), (d) (0.232 s each)")
-    ap.add_argument("--align-queries", type=int, default=40)
-    ap.add_argument("--rerank-queries", type=int, default=300)
-    ap.add_argument("--approaches", default="a,b,c,d,e,encoder")
+    ap.add_argument("--steps", type=int, default=200, help="optimiser steps of (b), (c), (d)")
+    ap.add_argument("--length", type=int, default=256, help="frames per input of (b), (c), (d) (0.232 s each)")
+    ap.add_argument("--align-queries", type=int, default=20)
+    ap.add_argument("--rerank-queries", type=int, default=200)
+    ap.add_argument("--approaches", default="encoder,a,b,c,d,e,align",
+                    help="comma-separated subset (encoder and align need only the evaluation set)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=DATA / "baselines-work", help="scratch: index folders")
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default benchmarks/results/baselines.json)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets (tests)")
+    ap.add_argument("--resume", action="store_true", help="reuse finished steps of an interrupted run (same settings)")
     ap.add_argument("--table", action="store_true", help="print the README table from the result JSON and exit")
     a = ap.parse_args(argv)
     out = a.out or RESULTS / ("baselines.quick.json" if a.quick else "baselines.json")
@@ -387,47 +424,67 @@ def main(argv=None) -> int:
     if a.quick:
         a.steps, a.length, a.align_queries, a.rerank_queries = 3, 64, 2, 0
         a.seeds = a.pair_seeds = 1
-    feats = common_features(a.train, a.eval)
+    feats = common_features(a.train, a.eval) if which & {"a", "b", "c", "d", "e"} else ["hpcp"]
     log(f"features in both sets: {feats}; load {os.getloadavg()}")
-    tr_all, ev = load_set(a.train, feats), load_set(a.eval, feats)
-    from coversearch.model.train import split_works
+    ev = load_set(a.eval, feats)
+    need_train = bool(which & {"a", "b", "c", "d", "e"})
+    if need_train:  # `--approaches encoder,align` needs only the evaluation set
+        from coversearch.model.train import split_works
 
-    tr_rows, va_rows = split_works(list(tr_all.works), 0.1, 0)
-    tr, va = tr_all.take(tr_rows), tr_all.take(va_rows)
+        tr_all = load_set(a.train, feats)
+        tr_rows, va_rows = split_works(list(tr_all.works), 0.1, 0)
+        tr, va = tr_all.take(tr_rows), tr_all.take(va_rows)
+    else:
+        tr = va = Split([], [], [])
     log(f"train {len(tr.seqs)} performances, validation {len(va.seqs)} ({len(set(va.works.tolist()))} works), "
         f"evaluation {len(ev.seqs)}")
     a.work.mkdir(parents=True, exist_ok=True)
     rows, extra = [], {}
     seeds, pseeds = list(range(a.seeds)), list(range(a.pair_seeds))
     pcfg = {"steps": a.steps, "length": a.length}
-    if "encoder" in which:
-        rows += run_encoder(a.eval, va, ev, a.work, a.rerank_queries, a.threads, 0)
-    if "a" in which:
-        r, extra["aggregated_features"] = run_autoencoders(tr, va, ev, feats, seeds, a.work, a.quick)
-        rows += r
-        extra["kmeans_aggregated_features"] = run_kmeans_features(ev, feats, tr)
-    if "e" in which:
-        rows += run_nonlearned(tr, va, ev, 0, a.quick)
-    for key, arch in (("b", "cnn"), ("c", "resnet"), ("d", "resnet_quantum")):
-        if key in which:
-            rows += run_pairs(arch, tr, va, ev, pseeds, a.work, pcfg, a.threads)
-    if "e" in which and a.align_queries:
-        rows.append(run_alignment(ev, a.align_queries, 0, a.threads))
-    doc = {"train": str(a.train), "eval": str(a.eval), "features": feats, "n_train": len(tr.seqs),
-           "n_val": len(va.seqs), "n_eval": len(ev.seqs), "rows": rows, "summary": summarise(rows), **extra,
-           "loadavg_at_end": [round(x, 2) for x in os.getloadavg()]}
-    secs = time.perf_counter() - t_start
-    args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()}
-    if a.out:
+    # each step's rows are kept under --work, keyed by the settings that shape them, so an
+    # interrupted run resumes (--resume) without redoing finished approaches
+    finger = {"train": str(a.train.resolve()), "eval": str(a.eval.resolve()), "seeds": a.seeds,
+              "pair_seeds": a.pair_seeds, "steps": a.steps, "length": a.length, "align_queries": a.align_queries,
+              "rerank_queries": a.rerank_queries, "quick": a.quick}
+
+    def step(key, fn):
         from coversearch._io import write_json_atomic
 
-        write_json_atomic(a.out, {"command": " ".join(["baselines.py"] + sys.argv[1:]), "args": args,
-                                  "machine": machine(), "wall_seconds": round(secs, 1), **doc})
-    else:
-        write_result("baselines", doc, args=args, seconds=secs)
+        if rows:  # the result file always holds what is finished so far
+            finish(a, rows, extra, feats, tr, va, ev, t_start, complete=False)
+
+        path = a.work / "partial" / f"{key}.json"
+        if a.resume and path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("finger") == finger:
+                log(f"{key}: reusing {path}")
+                return saved["value"]
+        value = fn()
+        write_json_atomic(path, {"finger": finger, "value": value})
+        return value
+
+    if "encoder" in which:
+        enc = step("encoder", lambda: run_encoder(a.eval, ev, a.work, a.rerank_queries, a.threads))
+        if need_train:
+            enc[0] |= step("encoder_pairs", lambda: encoder_pairs(va, ev, a.work))
+        rows += enc
+    if "a" in which:
+        r, extra["aggregated_features"] = step("a", lambda: run_autoencoders(tr, va, ev, feats, seeds, a.work, a.quick))
+        rows += r
+        extra["kmeans_aggregated_features"] = step("kmeans", lambda: run_kmeans_features(ev, feats, tr))
+    if "e" in which:
+        rows += step("e", lambda: run_nonlearned(tr, va, ev, 0, a.quick))
+    for key, arch in (("c", "resnet"), ("d", "resnet_quantum"), ("b", "cnn")):  # (c) and (d) are compared
+        if key in which:
+            rows += step(key, lambda arch=arch: run_pairs(arch, tr, va, ev, pseeds, a.work, pcfg, a.threads))
+    if "align" in which and a.align_queries:
+        rows.append(step("alignment", lambda: run_alignment(ev, a.align_queries, 0, a.threads)))
+    doc = finish(a, rows, extra, feats, tr, va, ev, t_start,
+                 complete=which >= {"encoder", "a", "b", "c", "d", "e", "align"})
     print(table(doc["summary"], ["approach", "n_seeds", "map", "mr1", "p_at_10", "pair_auc", "pair_accuracy",
                                  "dim", "train_s", "embed_per_s"]))
-    log(f"done in {secs / 60:.1f} min")
+    log(f"done in {(time.perf_counter() - t_start) / 60:.1f} min")
     return 0
 
 

@@ -248,7 +248,7 @@ def _embed_file(file, bundle, model):
     from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
 
-    net, info = load_checkpoint(model)
+    net, info = load_checkpoint(model or bundle.own_model())  # an adapted index carries its model
     bundle.check_model(info["model_hash"], net.config.dim)
     feature = bundle.manifest.feature
     c = load_chroma(file, feature)
@@ -382,7 +382,7 @@ def tune_rerank(
     from coversearch.rerank.tune import tune_on_validation
 
     bundle = load_bundle(index_dir, load_index=False)
-    net, info = load_checkpoint(model)
+    net, info = load_checkpoint(model or bundle.own_model())
     bundle.check_model(info["model_hash"], net.config.dim)
     if Path(val_data).resolve() == Path(bundle.manifest.source).resolve():
         raise ConfigError("tune-rerank needs validation data other than the indexed set (--val-data)")
@@ -452,7 +452,33 @@ def train(
     return rec | {"out": str(out)}
 
 
-__all__ = ["build_index", "query", "evaluate", "train", "report", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
+def adapt(
+    index_dir: str | Path = DEFAULT_INDEX_DIR,
+    *,
+    out_index_dir: str | Path | None = None,
+    out_model: str | Path | None = None,
+    model: str | Path | None = None,
+    rounds: int = 1,
+    mine=None,
+    train=None,
+    jobs: int = 2,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Adapt the index's encoder to its own catalogue without labels and write
+    the re-embedded index (``out_index_dir``, default: in place, swapped in
+    only when complete); see :mod:`coversearch.adapt`. Never reads work ids.
+    """
+    from coversearch.adapt.run import adapt_index
+    from coversearch.index.bundle import load_bundle
+
+    bundle = load_bundle(index_dir, load_index=False)
+    return adapt_index(bundle, _cache_of(bundle), out_index_dir or index_dir, model=model, out_model=out_model,
+                       rounds=rounds, jobs=jobs, progress=progress, log=log,
+                       **{k: v for k, v in (("mine", mine), ("train", train)) if v is not None})
+
+
+__all__ = ["build_index", "query", "evaluate", "train", "report", "adapt", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
 
 
 def report(

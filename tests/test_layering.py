@@ -14,7 +14,7 @@ RANK = {
     "model": 3,
     "index": 4,
     "evaluate": 5,
-    "rerank": 6,
+    "rerank": 6, "adapt": 6,
     "report": 6,
     "api": 7,
     "cli": 8,

@@ -164,6 +164,8 @@ def test_report_pair_auc_agrees_with_scikit_learn(index):
     assert abs(pairs_section(v, rng.permutation(lab), seed=0)["auc"] - 0.5) < 0.2
     t = sec["threshold"]
     assert 0 <= t["far"] <= 1 and 0 <= t["frr"] <= 1 and t["accuracy"] > 0.8  # well separated clusters
+    mt = pairs_section(v, lab, seed=0, model_threshold={"distance": 2.5})["model_threshold"]
+    assert mt["far"] == 1.0 and mt["frr"] == 0.0  # everything is within distance 2.5: all accepted
     assert sum(sec["distances"]["in_work"]) * (sec["distances"]["edges"][1] - sec["distances"]["edges"][0]) == pytest.approx(1.0)
 
 

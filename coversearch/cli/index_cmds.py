@@ -6,6 +6,7 @@ import click
 
 from coversearch.cli import main
 from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli.adapt_cmds import adapt_options, adapt_settings, echo_adapt
 
 
 @main.command("build-index")
@@ -22,9 +23,13 @@ from coversearch.cli._common import _echo_err, _reports_errors
               help="Index only this subset of --data (default: every subset found).")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared cache.")
 @click.option("--skip-bad", is_flag=True, help="Skip unreadable files (and list them) instead of stopping at the first.")
+@click.option("--adapt", "do_adapt", is_flag=True,
+              help="Then adapt the encoder to this catalogue without labels (`coversearch adapt`; options below).")
+@adapt_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_reports_errors
-def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, skip_bad, quiet):
+def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, skip_bad, do_adapt, rounds, steps, lr,
+                    keep, mine_shortlist, mine_rule, seed, threads, quiet):
     """Embed every performance and write the FAISS index, the items table and a manifest."""
     from coversearch import api
 
@@ -36,3 +41,7 @@ def build_index_cmd(data, model, index_dir, index_type, feature, subset, jobs, s
                f"({m.index_kind}, dim {m.dim}, model {m.model_hash}); "
                f"prepare {s['prepare']} s, embed {s['embed']} s, index {s['index']} s"
                + (f"; skipped {out['skipped']} bad file(s)" if out["skipped"] else ""))
+    if do_adapt:
+        mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, seed, threads)
+        echo_adapt(api.adapt(index_dir, model=model, rounds=rounds, mine=mine, train=train, jobs=jobs,
+                             progress=not quiet, log=_echo_err))

@@ -27,6 +27,7 @@ import difflib
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -46,6 +47,7 @@ ITEMS = "items.parquet"
 VECTORS = "vectors.npy"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
+OWN_MODEL = "model.pt"  # an adapted index carries its encoder (+ model.json beside it)
 RECALL_SAMPLE = 1000
 LATENCY_SAMPLE = 200
 SAMPLE_SEED = 0
@@ -112,6 +114,7 @@ def write_bundle(
     manifest_fields: dict | None = None,
     sequences: Sequence[np.ndarray] | None = None,
     json_files: dict[str, dict] | None = None,
+    extra_files: dict[str, str | os.PathLike] | None = None,
 ) -> Manifest:
     """Write the index folder atomically.
 
@@ -128,6 +131,10 @@ def write_bundle(
         sequences: N prepared (T, 12) sequences in row order, stored for
             re-ranking (:mod:`coversearch.index.sequences`); None = none.
         json_files: small JSON files to store and list (e.g. ``rerank.json``).
+        extra_files: ``{name: source path}`` copied into the folder (e.g. the
+            index's own adapted model, ``model.pt`` + ``model.json``); listed
+            with size and hash in the manifest like every file (``rerank.json``
+            too: ``tune-rerank`` rewrites it with its manifest entry).
 
     Returns:
         The written :class:`Manifest`.
@@ -175,6 +182,11 @@ def write_bundle(
             names += list(write_sequences(tmp, sequences))
         for name, obj in (json_files or {}).items():
             (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+            names.append(name)
+        for name, src in (extra_files or {}).items():
+            if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name or name in names:
+                raise ValueError(f"extra file name {name!r} is reserved or not a plain name")
+            shutil.copyfile(src, tmp / name)
             names.append(name)
         files = {name: file_record(tmp / name) for name in names}
         manifest = Manifest(
@@ -301,6 +313,10 @@ class Bundle:
                 f"but the query model is {model_hash} (dim {dim}); "
                 "rebuild it with `coversearch build-index` or pass the matching --model"
             )
+
+    def own_model(self) -> Path | None:
+        """The encoder the folder carries (an adapted index), else None."""
+        return self.path / OWN_MODEL if OWN_MODEL in self.manifest.files else None
 
     def _row_map(self) -> dict:
         if self._rows is None:
