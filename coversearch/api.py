@@ -242,6 +242,21 @@ def load_rerank_config(index):
                           "run `coversearch tune-rerank` or rebuild the index") from None
 
 
+def _cache_of(bundle):
+    """The prepared cache an index was built from (``adapt`` trains on it; re-ranking reads the index's own copy)."""
+    from coversearch.errors import IndexMismatchError
+    from coversearch.features.cache import PreparedCache
+
+    path = (bundle.manifest.extra or {}).get("cache")
+    if not path or not Path(path).is_file():
+        raise IndexMismatchError(f"{bundle.path}: its prepared cache {path} is gone; rebuild with `coversearch build-index`")
+    cache = PreparedCache(path)
+    ids = bundle.items.column("perf_id").to_pylist()
+    if cache.perf_ids != ids:
+        raise IndexMismatchError(f"{bundle.path}: prepared cache {path} changed since the index was built; rebuild the index")
+    return cache
+
+
 def _embed_file(file, bundle, model):
     from coversearch.data.reader import load_chroma
     from coversearch.features.prepare import prepare
