@@ -363,17 +363,57 @@ def markdown(doc: dict) -> str:
         elif s["key"] == "alignment":
             emb = f"{1 / s['seconds_per_query']:.2f} queries/s" if s.get("seconds_per_query") else "—"
         else:
-            emb = f(s, "embed_per_s", "{:,.0f}")
+            emb = f"{s['embed_per_s']:,.0f}" if s.get("embed_per_s") else "—"  # mean over seeds
         lines.append(f"| {s['approach']} | {s['n_seeds']} | {f(s, 'map', '{:.3f}')} | {f(s, 'mr1', '{:.1f}')} | "
                      f"{f(s, 'p_at_10', '{:.3f}')} | {f(s, 'pair_auc', '{:.3f}')} | {f(s, 'pair_accuracy', '{:.3f}')} | "
                      f"{s.get('dim') or '—'} | {train} | {emb} |")
     m = doc.get("machine", {})
-    lines.append("")
-    lines.append(f"({'complete run' if doc.get('complete') else 'PARTIAL run: the approaches above finished'}; "
-                 f"{doc.get('n_train')} training / {doc.get('n_val')} validation / {doc.get('n_eval')} evaluation "
-                 f"performances; load average at start {m.get('loadavg_at_start')}, at the last write "
-                 f"{doc.get('loadavg_now')}; wall {doc.get('wall_seconds', 0) / 60:.0f} min)")
+    state = "complete run" if doc.get("complete") else "PARTIAL run: only the approaches above finished"
+    counts = (f"{doc['n_train']} training / {doc['n_val']} validation / {doc['n_eval']} evaluation performances; "
+              if doc.get("n_train") else "")
+    wall = f"; wall {doc['wall_seconds'] / 60:.0f} min" if doc.get("wall_seconds") else ""
+    missing = f"; not finished: {', '.join(doc['missing_steps'])}" if doc.get("missing_steps") else ""
+    lines += ["", f"({state}; {counts}load average at start {m.get('loadavg_at_start')}, at the last write "
+                  f"{doc.get('loadavg_now')}{wall}{missing})"]
     return "\n".join(lines)
+
+
+STEP_ORDER = ("encoder", "encoder_pairs", "a", "kmeans", "e", "c", "d", "b", "alignment")
+
+
+def collect(a, out: Path) -> None:
+    """The result JSON from the step files of a run (also of parallel runs sharing --work)."""
+    from coversearch._io import write_json_atomic
+
+    part = {p.stem: json.loads(p.read_text()) for p in (a.work / "partial").glob("*.json")}
+    rows, extra, fingers = [], {}, set()
+    for key in STEP_ORDER:
+        if key not in part:
+            continue
+        fingers.add(json.dumps(part[key]["finger"], sort_keys=True))
+        v = part[key]["value"]
+        if key == "encoder":
+            rows += v
+        elif key == "encoder_pairs":
+            if rows and rows[0]["key"] == "encoder":
+                rows[0] |= v
+        elif key == "a":
+            rows += v[0]
+            extra["aggregated_features"] = v[1]
+        elif key == "kmeans":
+            extra["kmeans_aggregated_features"] = v
+        elif key == "alignment":
+            rows.append(v)
+        else:
+            rows += v
+    if len(fingers) > 1:
+        raise SystemExit(f"step files under {a.work} come from runs with different settings")
+    finger = json.loads(fingers.pop()) if fingers else {}
+    missing = [k for k in STEP_ORDER if k not in part]
+    write_json_atomic(out, {"command": " ".join(["baselines.py"] + sys.argv[1:]), "settings": finger,
+                            "machine": machine(), "complete": not missing, "missing_steps": missing,
+                            "train": finger.get("train"), "eval": finger.get("eval"), "rows": rows,
+                            "summary": summarise(rows), **extra, "loadavg_now": [round(x, 2) for x in os.getloadavg()]})
 
 
 def finish(a, rows, extra, feats, tr, va, ev, t_start, *, complete: bool) -> dict:
@@ -409,11 +449,15 @@ def main(argv=None) -> int:
     ap.add_argument("--work", type=Path, default=DATA / "baselines-work", help="scratch: index folders")
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default benchmarks/results/baselines.json)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets (tests)")
+    ap.add_argument("--collect", action="store_true",
+                    help="assemble the result JSON from the finished steps under --work (no computing), print the table")
     ap.add_argument("--resume", action="store_true", help="reuse finished steps of an interrupted run (same settings)")
     ap.add_argument("--table", action="store_true", help="print the README table from the result JSON and exit")
     a = ap.parse_args(argv)
     out = a.out or RESULTS / ("baselines.quick.json" if a.quick else "baselines.json")
-    if a.table:
+    if a.collect:
+        collect(a, out)
+    if a.table or a.collect:
         print(markdown(json.loads(out.read_text())))
         return 0
     import torch

@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from coversearch.config import DEFAULT_FEATURE, PREPARED_HOP
+from coversearch.config import DEFAULT_FEATURE, PREPARED_HOP, at_least
 from coversearch.errors import ConfigError, DataError, UnknownIdError
 
 DEFAULT_INDEX_DIR = Path("indexes") / "default"
@@ -37,17 +37,12 @@ def ensure_demo_data(path: str | Path | None = None, *, progress: bool = True, l
 
 def prepare_data(data, feature, *, jobs=2, skip_bad=False, progress=True, cache_path=None, subset=None, log=print):
     """Build or reuse the prepared cache of a data root; report skipped files."""
-    from coversearch.features.cache import build_cache
+    from coversearch.features.cache import build_cache, log_read_report
 
     cache, report = build_cache(
         data, feature, subset=subset, cache_path=cache_path, jobs=jobs, skip_bad=skip_bad, progress=progress
     )
-    if report.bad:
-        log(f"skipped {len(report.bad)} unreadable file(s):")
-        for _, msg in report.bad:
-            log(f"  {msg}")
-    if report.n_nonfinite:
-        log(f"note: replaced {report.n_nonfinite} NaN/inf values by 0")
+    log_read_report(report.bad, report.n_nonfinite, log)
     return cache, report
 
 
@@ -64,11 +59,23 @@ def build_index(
     batch_size: int = 8,
     progress: bool = True,
     log=print,
+    audio: str | Path | None = None,
+    features_dir: str | Path | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_timeout: float | None = None,
+    shard_dir: str | Path | None = None,
+    store: str = "faiss",
+    milvus_uri: str | None = None,
+    milvus_collection: str | None = None,
 ) -> dict:
     """Embed every performance under ``data`` and write the index folder atomically.
 
     Args:
         data: Da-TACOS root; None = the embedded default (demo data, generated if absent).
+        audio: a folder of audio files instead of ``data``: extracted first
+            (``extract_audio``) into ``features_dir`` (default
+            ``audio_features_dir(audio)``), which is then indexed as ``data``.
         model: checkpoint ``.pt``; None = the shipped encoder.
         index_dir: destination folder (replaced only when the new one is complete).
         index_type: ``auto``, ``flat``, ``hnsw`` or ``ivfpq``.
@@ -76,6 +83,13 @@ def build_index(
         subset: only ``benchmark`` or ``coveranalysis``; None = all found.
         jobs: reader processes for the cache.
         skip_bad: skip unreadable files instead of stopping at the first.
+        engine: ``local`` (prepared cache + in-process encoder) or ``ray``
+            (a Ray Data pipeline, :mod:`coversearch.scale.ray_build`; same items and vectors).
+        ray_address: with ``ray``: an existing cluster; None = start a local Ray (2 CPUs).
+        ray_timeout: with ``ray``: seconds for the whole job (default 24 h).
+        shard_dir: with ``ray``: where the Parquet shards go (default beside ``index_dir``).
+        store: ``faiss`` (index.faiss in the folder) or ``milvus`` (a collection at ``milvus_uri``).
+        milvus_uri, milvus_collection: the Milvus server URI or Lite ``.db`` path; collection base name.
 
     Returns:
         Summary dict (counts, seconds per stage, manifest).
@@ -85,20 +99,50 @@ def build_index(
     from coversearch.index.choose import choose_index
     from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
+    from coversearch.index.store import StoreConfig
 
+    at_least("--jobs", jobs)
+    at_least("batch_size", batch_size)
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"unknown --engine {engine!r}; choose local or ray")
+    if engine == "local" and (ray_address or shard_dir):
+        raise ConfigError("--ray-address/--shard-dir need --engine ray")
+    store_cfg = StoreConfig(store, milvus_uri or "", milvus_collection or "")
     t0 = time.perf_counter()
-    source = Path(data) if data else ensure_demo_data(progress=progress, log=log)
+    if data is not None and audio is not None:
+        raise ConfigError("give --data (Da-TACOS features) or --audio (audio files), not both")
+    source = Path(data) if data else None if audio else ensure_demo_data(progress=progress, log=log)
     net, info = load_checkpoint(model)
     feature = feature or info["config"].feature
-    cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
-    t1 = time.perf_counter()
-    vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
-    t2 = time.perf_counter()
+    if audio is not None:
+        source = Path(features_dir) if features_dir else audio_features_dir(audio)
+        log(f"extracting {feature} of the audio under {audio} into {source}")
+        extract_audio([audio], source, features=(_audio_feature(feature),), jobs=jobs, skip_bad=skip_bad,
+                      progress=progress, log=log)
+    if engine == "ray":
+        from coversearch.scale.ray_build import build_vectors
+
+        vectors, base, bad, extra, secs, seqs = build_vectors(
+            source, index_dir, feature=feature, subset=subset, model_path=info["path"], model_hash=info["model_hash"],
+            ray_address=ray_address, timeout=ray_timeout, shard_dir=shard_dir, skip_bad=skip_bad,
+            model_batch=batch_size, progress=progress, log=log)
+        t1 = t0 + secs["prepare"]
+        t2 = time.perf_counter()
+    else:
+        cache, report = prepare_data(source, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
+        t1 = time.perf_counter()
+        vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
+        t2 = time.perf_counter()
+        base = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets, "path": cache.paths}
+        bad, extra = report.bad, {"cache": str(cache.path)}
+        seqs = cache.sequences()
     meta = load_metadata(source)
-    cols = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets}
+    cols = {"perf_id": base["perf_id"], "work_id": base["work_id"], "subset": base["subset"]}
     for field in ("work_title", "work_artist", "perf_title", "perf_artist", "release_year", "instrumental"):
-        cols[field] = [meta.get(p, {}).get(field, "") for p in cache.perf_ids]
-    cols["path"] = cache.paths
+        cols[field] = [meta.get(p, {}).get(field, "") for p in base["perf_id"]]
+    if any("source" in meta.get(p, {}) for p in base["perf_id"]):  # extracted from audio: the audio file
+        cols["source"] = [meta.get(p, {}).get("source", "") for p in base["perf_id"]]
+    cols["path"] = base["path"]
     spec = choose_index(len(vectors), vectors.shape[1], kind=index_type)
     from coversearch.rerank import RerankConfig
 
@@ -114,16 +158,17 @@ def build_index(
             "hop": PREPARED_HOP,
             "dim": int(vectors.shape[1]),
             "source": str(Path(source).resolve()),
-            "extra": {"cache": str(cache.path), "skipped": [p for p, _ in report.bad]},
+            "extra": {**extra, "engine": engine, "skipped": [p for p, _ in bad]},
         },
-        sequences=cache.sequences(),  # re-ranking reads the index's own copy, never the source
+        sequences=seqs,  # re-ranking reads the index's own copy, never the source
         json_files={RERANK_FILE: {"config": RerankConfig().to_dict(), "chosen_by": "defaults"}},
+        store=store_cfg,
     )
     t3 = time.perf_counter()
     return {
         "index_dir": str(index_dir),
         "count": len(vectors),
-        "skipped": len(report.bad),
+        "skipped": len(bad),
         "seconds": {"prepare": round(t1 - t0, 2), "embed": round(t2 - t1, 2), "index": round(t3 - t2, 2)},
         "manifest": manifest,
     }
@@ -133,6 +178,7 @@ def query(
     perf_id: str | None = None,
     *,
     file: str | Path | None = None,
+    audio: str | Path | None = None,
     k: int = 10,
     index_dir: str | Path = DEFAULT_INDEX_DIR,
     model: str | Path | None = None,
@@ -141,8 +187,13 @@ def query(
     jobs: int = 1,
     bundle=None,
     with_vector: bool = False,
+    store: str | None = None,
+    milvus_uri: str | None = None,
 ) -> dict:
-    """The ``k`` nearest performances to an indexed id, or to a file not in the index.
+    """The ``k`` nearest performances to an indexed id, an h5 ``file`` or an ``audio`` file.
+
+    A file or audio query that is itself in the index is marked
+    ``same_recording`` (see ``_same_recording``) instead of being dropped.
 
     With ``rerank``, the ``shortlist`` (K1) nearest by cosine (default: the
     index's ``rerank.json`` rule, 2% of the catalogue, at least 200) are
@@ -157,19 +208,26 @@ def query(
         {"query": {...}, "results": [{rank, perf_id, work_id, work_title, perf_artist,
         ..., distance, same_work}]} with cosine distance = 1 - cosine.
 
+    ``store`` / ``milvus_uri``: expect the index's vectors in this store
+    (default: whatever its manifest names) / reach its Milvus collection there.
+
     Raises:
         UnknownIdError: ``perf_id`` not in the index (with suggestions).
         IndexMismatchError: missing index, or ``file`` embedded by another model.
     """
     import numpy as np
 
-    from coversearch.index.bundle import load_bundle
 
-    if (perf_id is None) == (file is None):
-        raise ConfigError("give either a performance id or --file, not both")
+    given = [n for n, v in (("a performance id", perf_id), ("--file", file), ("--audio", audio)) if v is not None]
+    if not given:
+        raise ConfigError("nothing to query: give a performance id (e.g. P_22), --file X.h5 or --audio X.mp3")
+    if len(given) > 1:
+        raise ConfigError(f"give one query, not {' and '.join(given)}")
     if k < 1:
         raise ConfigError(f"--k must be >= 1, got {k}")
-    bundle = bundle if bundle is not None else load_bundle(index_dir)
+    at_least("--shortlist", shortlist)
+    at_least("--jobs", jobs)
+    bundle = bundle if bundle is not None else open_index(index_dir, store, milvus_uri)
     items = bundle.items
     if perf_id is not None:
         row = bundle.row_of(perf_id)
@@ -177,6 +235,9 @@ def query(
         qinfo = {"perf_id": perf_id, "work_id": items.column("work_id")[row].as_py(), "row": row}
         exclude = [row]
         qseq = None
+    elif audio is not None:
+        vec, qinfo, qseq = _embed_audio(audio, bundle, model)
+        exclude = []
     else:
         vec, qinfo, qseq = _embed_file(file, bundle, model)
         exclude = []
@@ -185,12 +246,12 @@ def query(
         from coversearch.rerank import score_query
 
         cfg = load_rerank_config(bundle)
-        store = bundle.sequences()
+        seqs = bundle.sequences()
         k1 = max(k, shortlist or cfg.first_stage_k(bundle.count - len(exclude)))
         scores, rows = bundle.search(vec, k1, exclude_rows=exclude)
         if qseq is None:
-            qseq = store.sequence(row)
-        r = score_query(rows[0], scores[0], qseq, store, config=cfg, jobs=jobs)
+            qseq = seqs.sequence(row)
+        r = score_query(rows[0], scores[0], qseq, seqs, config=cfg, jobs=jobs)
         rows = r.rows[None, :k]
         scores = r.cosine[None, :k].astype(np.float32)
         fused, stage = r.score[:k], r.stage[:k]
@@ -207,7 +268,9 @@ def query(
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
             rec["rerank_stage"] = str(stage[rank - 1])
+        rec["same_recording"] = _same_recording(qinfo, rec)
         results.append(rec)
+    _adopt_work(qinfo, results)
     out = {"query": qinfo, "results": results, "index_dir": str(index_dir)}
     if with_vector:
         out["query_vector"] = vec[0].tolist()
@@ -242,8 +305,31 @@ def load_rerank_config(index):
                           "run `coversearch tune-rerank` or rebuild the index") from None
 
 
+def open_index(index_dir, store: str | None = None, milvus_uri: str | None = None, *, load_index: bool = True):
+    """Load an index folder, checking it keeps its vectors in ``store`` (if given)."""
+    from coversearch.errors import IndexMismatchError
+    from coversearch.index.bundle import load_bundle
+
+    bundle = load_bundle(index_dir, load_index=load_index, milvus_uri=milvus_uri)
+    if store and store != bundle.store_kind:
+        raise IndexMismatchError(f"index {index_dir} keeps its vectors in {bundle.store_kind}, not {store}; "
+                                 f"rebuild it with `coversearch build-index --store {store}`")
+    return bundle
+
+
+def _sequences_of(bundle):
+    """The prepared sequences of an index's items (row order): the folder's own
+    copy (:meth:`Bundle.sequences`), or for a folder built before it carried one,
+    the prepared cache it was built from (checked)."""
+    from coversearch.index.sequences import SEQUENCES
+
+    if SEQUENCES in bundle.manifest.files:
+        return bundle.sequences()
+    return _cache_of(bundle)
+
+
 def _cache_of(bundle):
-    """The prepared cache an index was built from (``adapt`` trains on it; re-ranking reads the index's own copy)."""
+    """The prepared cache an index was built from (older index folders carry no sequences of their own)."""
     from coversearch.errors import IndexMismatchError
     from coversearch.features.cache import PreparedCache
 
@@ -257,14 +343,110 @@ def _cache_of(bundle):
     return cache
 
 
+# cosine distance under which two embeddings come from the same features (float32
+# rounding of one recording is ~1e-7; a re-encoded copy, e.g. mp3, is ~1e-3 away)
+SAME_RECORDING_DISTANCE = 1e-5
+
+
+def _same_recording(qinfo: dict, rec: dict) -> bool:
+    """Is an indexed item the query itself? Same perf id read from an h5 file,
+    same audio source path, or identical features (distance <= 1e-5)."""
+    if "row" in qinfo:
+        return False  # a query by id never returns its own row
+    if qinfo.get("perf_id") and qinfo["perf_id"] == rec["perf_id"]:
+        return True
+    if qinfo.get("audio") and rec.get("source") and rec["source"] == qinfo["audio"]:
+        return True
+    return rec["distance"] <= SAME_RECORDING_DISTANCE
+
+
+def _adopt_work(qinfo: dict, results: list[dict]) -> None:
+    """An audio query found in the index takes that item's work, so its versions get the '*' mark."""
+    same = next((r for r in results if r["same_recording"]), None)
+    if same is not None and not qinfo.get("work_id"):
+        qinfo["work_id"] = same["work_id"]
+        qinfo["same_recording_as"] = same["perf_id"]
+        for r in results:
+            r["same_work"] = r["work_id"] == same["work_id"]
+
+
+def audio_features_dir(audio: str | Path) -> Path:
+    """Where ``build-index --audio DIR`` keeps the features it extracts:
+    ``$XDG_CACHE_HOME/coversearch/audio-features/<DIR name>-<sha256 of its absolute path, 10 hex>``
+    (``~/.cache`` by default), so the music folder itself is never written."""
+    import hashlib
+
+    p = Path(audio).resolve()
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "coversearch" / "audio-features" / f"{p.name}-{hashlib.sha256(str(p).encode()).hexdigest()[:10]}"
+
+
+def _audio_feature(feature: str) -> str:
+    if feature not in ("hpcp", "cens"):
+        raise ConfigError(f"the model reads {feature!r}, which cannot be computed from audio here (hpcp or cens only)")
+    return feature
+
+
+def extract_audio(inputs, out, *, features=("hpcp",), works=None, jobs: int = 2, skip_bad: bool = False,
+                  progress: bool = True, log=print) -> dict:
+    """Extract Da-TACOS features from audio files and folders into ``out`` (``coversearch.audio.batch.extract``)."""
+    from coversearch.audio.batch import extract
+
+    return extract(inputs, out, features=features, works=works, jobs=jobs, skip_bad=skip_bad, progress=progress, log=log)
+
+
+def audio_sequence(path: str | Path, feature: str = "hpcp"):
+    """An audio file -> the prepared sequence the encoder reads, (T', 12) float32 at 0.232 s.
+
+    Decodes, extracts ``feature`` as Da-TACOS did (hop 512) and prepares it
+    like any indexed file (``features.prepare``).
+
+    Raises:
+        DataError: unusable audio (one line naming the file).
+        ConfigError: a feature that cannot be computed from audio.
+    """
+    from coversearch.audio.extract import extract_file
+    from coversearch.config import DEFAULT_HOP
+    from coversearch.features.prepare import prepare
+
+    feature = _audio_feature(feature)
+    return prepare(extract_file(path, (feature,))[feature], DEFAULT_HOP)
+
+
+def _index_model(bundle, model):
+    """The encoder for an index: ``model`` if given, else the model the folder
+    carries (an adapted index), else the shipped one; refused unless it made
+    the index's vectors."""
+    from coversearch.model.checkpoint import load_checkpoint
+
+    net, info = load_checkpoint(model or bundle.own_model())
+    bundle.check_model(info["model_hash"], net.config.dim)
+    return net, info
+
+
+def _query_model(bundle, model):
+    """``_index_model``, and for a Milvus index also the collection's model check."""
+    net, info = _index_model(bundle, model)
+    if bundle.store_kind == "milvus":  # the collection, too, must hold this model's vectors
+        bundle.store.check(model_hash=info["model_hash"], dim=net.config.dim, what="query model")
+    return net, info
+
+
+def _embed_audio(audio, bundle, model):
+    from coversearch.model.embed import embed_sequences
+
+    net, _ = _query_model(bundle, model)
+    seq = audio_sequence(audio, bundle.manifest.feature)
+    vec = embed_sequences(net, [seq])
+    return vec, {"audio": str(Path(audio).resolve()), "perf_id": None, "work_id": None}, seq
+
+
 def _embed_file(file, bundle, model):
     from coversearch.data.reader import load_chroma
     from coversearch.features.prepare import prepare
-    from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
 
-    net, info = load_checkpoint(model or bundle.own_model())  # an adapted index carries its model
-    bundle.check_model(info["model_hash"], net.config.dim)
+    net, _ = _query_model(bundle, model)
     feature = bundle.manifest.feature
     c = load_chroma(file, feature)
     seq = prepare(c.frames, c.hop)
@@ -283,6 +465,8 @@ def evaluate(
     max_queries: int | None = None,
     jobs: int = 1,
     rerank_config=None,
+    store: str | None = None,
+    milvus_uri: str | None = None,
 ) -> dict:
     """All-against-all retrieval metrics of an index (each query excluded from its own list).
 
@@ -291,15 +475,23 @@ def evaluate(
     ``RerankConfig``) and the rest of the ranking stays in cosine order;
     ``max_queries`` evaluates a fixed, seeded sample of the queries that have
     a version in the index. ``recall_at_k`` is always the first stage's.
+    For an index whose vectors are in Milvus, the vectors evaluated are the
+    ones the collection returns (checked against the model and count first).
     """
     import numpy as np
 
     from coversearch.evaluate.retrieval import retrieval_metrics
-    from coversearch.index.bundle import load_bundle
 
-    bundle = load_bundle(index_dir, load_index=False)
+    # 0 is refused, never read as "not given" (--max-queries 0 used to evaluate everything)
+    for option, value in (("--k", k), ("block", block), ("--max-queries", max_queries), ("--shortlist", shortlist),
+                          ("--jobs", jobs)):
+        at_least(option, value)
+    bundle = open_index(index_dir, store, milvus_uri, load_index=False)
     labels = np.array(bundle.items.column("work_id").to_pylist())
-    vectors = np.asarray(bundle.vectors, np.float32)
+    if bundle.store_kind == "milvus":
+        vectors = bundle.store.fetch_vectors()
+    else:
+        vectors = np.asarray(bundle.vectors, np.float32)
     if rerank or max_queries:
         m = _evaluate_queries(bundle, vectors, labels, index_dir, rerank=rerank, shortlist=shortlist,
                               max_queries=max_queries, jobs=jobs, progress=progress, config=rerank_config)
@@ -392,13 +584,15 @@ def tune_rerank(
     import numpy as np
 
     from coversearch.index.bundle import load_bundle, replace_json_file
-    from coversearch.model.checkpoint import load_checkpoint
     from coversearch.model.embed import embed_sequences
     from coversearch.rerank.tune import tune_on_validation
 
+    at_least("--queries", n_queries)
+    at_least("--jobs", jobs)
+    for s in shortlists:
+        at_least("shortlist", s)
     bundle = load_bundle(index_dir, load_index=False)
-    net, info = load_checkpoint(model or bundle.own_model())
-    bundle.check_model(info["model_hash"], net.config.dim)
+    net, _ = _index_model(bundle, model)
     if Path(val_data).resolve() == Path(bundle.manifest.source).resolve():
         raise ConfigError("tune-rerank needs validation data other than the indexed set (--val-data)")
     cache, _ = prepare_data(val_data, bundle.manifest.feature, progress=progress, log=log)
@@ -409,6 +603,107 @@ def tune_rerank(
     out["chosen_by"] = "tune-rerank"
     replace_json_file(index_dir, RERANK_FILE, out)
     return out
+
+
+
+def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | Path | None = None) -> dict:
+    """Are ``a`` and ``b`` versions of the same work? Each is an indexed
+    performance id, a Da-TACOS h5 file, or an audio file.
+
+    Scores the pair as the retrieval pipeline does (cosine distance of the
+    embeddings; fused cosine + alignment score of the re-rank stage) and
+    decides with the threshold calibrated for the model
+    (``NAME.calibration.json`` beside it; :mod:`coversearch.compare`).
+
+    Returns:
+        {"a": {...}, "b": {...}, "cosine_distance", "qmax", "qmax_norm",
+        "fused", "versions", "confidence", "threshold", "cosine_only",
+        "calibration": {path, model_hash, summary}}.
+
+    Raises:
+        DataError: a file is missing, unreadable, or of an unsupported type.
+        UnknownIdError: an id is not in the index.
+        IndexMismatchError: no index (for an id), or it was built by another model.
+        ConfigError: the model has no (valid) calibration.
+    """
+    import numpy as np
+
+    from coversearch.compare import load_calibration, model_file_and_hash, pair_scores, verdict
+
+    mpath, mhash = model_file_and_hash(model)
+    cal = load_calibration(mpath, mhash)
+    kinds = [_compare_kind(x) for x in (a, b)]
+    bundle = cache = net = None
+    if "id" in kinds:
+        from coversearch.index.bundle import load_bundle
+
+        bundle = load_bundle(index_dir, load_index=False)
+        if bundle.manifest.model_hash != mhash:
+            bundle.check_model(mhash, int(bundle.manifest.dim))
+        cache = _sequences_of(bundle)
+    sides = []
+    for x, kind in zip((a, b), kinds):
+        if kind == "id":
+            row = bundle.row_of(x)
+            vec = np.asarray(bundle.vectors[row], np.float32)
+            seq = cache.sequence(row)
+            info = {"kind": "id", "perf_id": x, "work_id": bundle.items.column("work_id")[row].as_py()}
+        else:
+            if net is None:
+                from coversearch.model.checkpoint import load_checkpoint
+
+                net, _ = load_checkpoint(mpath)
+            seq, info = _compare_file_sequence(x, kind, net.config.feature)
+            from coversearch.model.embed import embed_sequences
+
+            vec = embed_sequences(net, [seq])[0]
+        info["frames"] = int(len(seq))
+        sides.append((vec, seq, info))
+    cos = float(np.dot(sides[0][0].astype(np.float64), sides[1][0].astype(np.float64)))
+    scores = pair_scores(cos, sides[0][1], sides[1][1], weight=cal.weight, norm=cal.norm, align=cal.align)
+    out = {"a": sides[0][2], "b": sides[1][2], **scores, **verdict(scores, cal)}
+    out["calibration"] = {"path": str(cal.path), "model_hash": cal.model_hash, "summary": cal.summary()}
+    return out
+
+
+_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
+
+
+def _compare_kind(x: str) -> str:
+    """``h5``, ``audio`` or ``id`` for a ``compare`` argument."""
+    p = Path(x)
+    suffix = p.suffix.lower()
+    if p.is_dir():
+        raise DataError(f"{x}: is a folder; compare takes a performance id, an h5 file or an audio file")
+    if p.is_file():
+        if suffix == ".h5":
+            return "h5"
+        if suffix in _AUDIO_SUFFIXES:
+            return "audio"
+        raise DataError(f"{x}: unsupported file type {suffix or '(none)'}; give an .h5 file or audio "
+                        f"({', '.join(sorted(_AUDIO_SUFFIXES))})")
+    if suffix == ".h5" or suffix in _AUDIO_SUFFIXES or "/" in x or "\\" in x:
+        raise DataError(f"file not found: {x}")
+    return "id"
+
+
+def _compare_file_sequence(x: str, kind: str, feature: str):
+    """(prepared (T, 12) sequence, info) of an h5 or audio file."""
+    from coversearch.features.prepare import prepare
+
+    if kind == "h5":
+        from coversearch.data.reader import load_chroma
+
+        c = load_chroma(x, feature)
+        return prepare(c.frames, c.hop), {"kind": "h5", "file": str(x), "perf_id": c.perf_id, "work_id": c.work_id}
+    raise DataError(f"{x}: audio files are not supported yet; extract it first (`coversearch extract`) and compare the h5")
+
+
+def calibrate(val_data, **kw) -> dict:
+    """Calibrate ``compare``'s verdict for a model on validation works (:func:`coversearch.calibrate.calibrate`)."""
+    from coversearch.calibrate import calibrate as run
+
+    return run(val_data, **kw)
 
 
 def train(
@@ -450,6 +745,13 @@ def train(
         raise ConfigError("train needs --data and --out (or --resume RUN_DIR)")
     encoder_config = encoder_config or EncoderConfig(feature=feature)
     train_config = train_config or TrainConfig()
+    ec, tc = encoder_config, train_config
+    for option, value, low in (("--epochs", tc.epochs, 1), ("--works-per-batch", tc.works_per_batch, 2),
+                               ("--crop", tc.crop, 32), ("--threads", tc.threads, 1), ("--channels", ec.channels, 1),
+                               ("--hidden", ec.hidden, 1), ("--n-temporal", ec.n_temporal, 1), ("--jobs", jobs, 1)):
+        at_least(option, value, low)
+    if not tc.lr > 0:
+        raise ConfigError(f"--lr must be > 0, got {tc.lr}")
     cache, _ = prepare_data(data, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
     rec = train_loop(
         cache,
@@ -488,12 +790,13 @@ def adapt(
     from coversearch.index.bundle import load_bundle
 
     bundle = load_bundle(index_dir, load_index=False)
-    return adapt_index(bundle, _cache_of(bundle), out_index_dir or index_dir, model=model, out_model=out_model,
+    return adapt_index(bundle, _sequences_of(bundle), out_index_dir or index_dir, model=model, out_model=out_model,
                        rounds=rounds, jobs=jobs, progress=progress, log=log,
                        **{k: v for k, v in (("mine", mine), ("train", train)) if v is not None})
 
 
-__all__ = ["build_index", "query", "evaluate", "train", "report", "adapt", "ensure_demo_data", "prepare_data", "DataError", "UnknownIdError"]
+__all__ = ["build_index", "query", "evaluate", "train", "report", "adapt", "ensure_demo_data", "prepare_data",
+           "extract_audio", "audio_sequence", "DataError", "UnknownIdError"]
 
 
 def report(

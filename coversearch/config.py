@@ -15,3 +15,13 @@ FEATURES = ("hpcp", "crema", "cens")
 DATASET_OF_FEATURE = {"hpcp": "hpcp", "crema": "crema", "cens": "chroma_cens"}
 DEFAULT_FEATURE = "hpcp"
 SUBSETS = ("benchmark", "coveranalysis")
+
+
+def at_least(option: str, value, minimum=1):
+    """Return ``value`` if it is ``>= minimum`` (None passes: "not given"); else
+    raise ConfigError naming the option, as every numeric option is checked."""
+    from coversearch.errors import ConfigError
+
+    if value is not None and not value >= minimum:
+        raise ConfigError(f"{option} must be >= {minimum}, got {value}")
+    return value

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install coversearch into ./.venv with a CPU build of PyTorch.
 #   bash scripts/install.sh          # runtime (+ essentia for the generator, + the HTTP server)
-#   bash scripts/install.sh --test   # + pytest, httpx, selenium
+#   bash scripts/install.sh --test   # + pytest, httpx, selenium, and the [scale] extra (Ray, Milvus Lite) its tests need
 # PyTorch is installed first and pinned, so pip never resolves `torch` itself
 # (an unpinned resolve pulls a multi-GB CUDA build). On machines where the CPU
 # wheel is not on local disk, set TORCH_INDEX_URL to a CPU wheel index.
@@ -20,6 +20,6 @@ if ! python -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 extras="plot,serve"
-if [ "${1:-}" = "--test" ]; then extras="test,plot,serve"; fi
+if [ "${1:-}" = "--test" ]; then extras="test,plot,serve,scale"; fi
 python -m pip install -q -e ".[${extras}]"
 python -c "import torch, faiss, h5py, pyarrow; print('coversearch installed: torch', torch.__version__, '| faiss', faiss.__version__)"

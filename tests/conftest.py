@@ -33,21 +33,28 @@ def write_perf(path: Path, dataset: str, array: np.ndarray, work_id: str, perf_i
     return path
 
 
-@pytest.fixture
-def tiny_root(tmp_path) -> Path:
-    """A per-feature benchmark layout: 6 works x 3 versions of random-walk chroma,
-    versions are transposed, noisy copies of their work's template."""
-    rng = np.random.default_rng(0)
-    root = tmp_path / "tiny"
-    for w in range(6):
+def write_versions_root(root: Path, seed: int = 0, *, n_works: int = 6, n_versions: int = 3, first_work: int = 1,
+                        id_offset: int = 1) -> Path:
+    """A per-feature benchmark layout of works W_first_work.. with n_versions each:
+    transposed, noisy copies of the work's random template (hop 2048); the
+    versions of W_w are P_{(w - id_offset) * 10 + v + 1}."""
+    rng = np.random.default_rng(seed)
+    for w in range(first_work, first_work + n_works):
         template = np.abs(rng.normal(size=(400, 12))).astype(np.float32)
-        for v in range(3):
+        for v in range(n_versions):
             x = np.roll(template, int(rng.integers(0, 12)), axis=1) + 0.3 * rng.random((400, 12)).astype(np.float32)
             x = x / x.max(axis=1, keepdims=True)
-            wid, pid = f"W_{w + 1}", f"P_{w * 10 + v + 1}"
+            wid, pid = f"W_{w}", f"P_{(w - id_offset) * 10 + v + 1}"
             write_perf(root / "da-tacos_benchmark_subset_hpcp" / f"{wid}_hpcp" / f"{pid}_hpcp.h5", "hpcp", x, wid, pid,
                        hop_length=np.int64(2048))
     return root
+
+
+@pytest.fixture
+def tiny_root(tmp_path) -> Path:
+    """A per-feature benchmark layout: 6 works x 3 versions of random-walk chroma,
+    versions are transposed, noisy copies of their work's template (W_1: P_1..P_3)."""
+    return write_versions_root(tmp_path / "tiny")
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +71,31 @@ def demo_index(tmp_path_factory) -> Path:
              layout="per-feature", progress=False, jobs=1)
     api.build_index(base / "data", index_dir=base / "index", progress=False, jobs=1, log=lambda *a: None)
     return base / "index"
+
+
+def write_generated_wav(path: Path, work_id: str = "W_22", version: int = 40, seed: int = 0,
+                        seconds: float = 20.0) -> Path:
+    """Render a new version of a generated work (the synthetic generator's
+    music and synthesiser, seed ``seed``) to a 16-bit mono WAV at the
+    generator's rate; ``version`` beyond the work's own versions gives a
+    performance no index holds. Also used by benchmarks/bench_serve.py."""
+    import wave
+
+    from coversearch.synth.config import variation_config
+    from coversearch.synth.music import compose_work, perform
+    from coversearch.synth.render import SR, render_audio
+
+    cfg = variation_config("standard")
+    wnum = int(work_id.split("_", 1)[1])
+    work = compose_work(np.random.default_rng([seed, wnum]), work_id)
+    r_perf, r_audio = np.random.default_rng([seed, wnum, version, 4242]).spawn(2)
+    perf = perform(work, r_perf, cfg, max_seconds=seconds, min_seconds=min(seconds, 10.0))
+    audio, _ = render_audio(perf, r_audio, cfg)
+    pcm = (np.clip(0.9 * audio / max(1e-9, float(np.abs(audio).max())), -1, 1) * 32767).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(pcm.tobytes())
+    return path

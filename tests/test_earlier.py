@@ -140,3 +140,8 @@ def test_baselines_quick_end_to_end(tmp_path):
     assert (tmp_path / "w" / "idx-cnn-s0" / "manifest.json").is_file()
     assert doc["aggregated_features"]["n_features"] == 12 and "mfcc" in doc["aggregated_features"]["missing"]
     assert "| approach |" in baselines.markdown(doc)
+    # the same table assembled from the step files alone (--collect computes nothing)
+    col = tmp_path / "c.json"
+    assert baselines.main(["--collect", "--work", str(tmp_path / "w"), "--out", str(col)]) == 0
+    doc2 = json.loads(col.read_text())
+    assert doc2["complete"] and [s["map"] for s in doc2["summary"]] == [s["map"] for s in doc["summary"]]

@@ -9,7 +9,6 @@ minutes, which belongs in scripts/train_shipped.sh, not in the test suite.
 
 import json
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 

@@ -137,3 +137,13 @@ def test_distances_and_distributions():
     assert len(sep["edges"]) == 21
     mixed = pairs.distance_distributions(rng.uniform(0, 1, 4000), rng.random(4000) < 0.5, bins=10)
     assert mixed["overlap"] > 0.9 and 0.4 < mixed["auc"] < 0.6
+
+
+def test_fit_logistic_centered_keeps_the_threshold(example):
+    y, s = example
+    t = pairs.calibrate_threshold(y, s)["threshold"]
+    a, b = pairs.fit_logistic(y, s, center=t)
+    assert a > 0
+    assert pairs.logistic(np.array([t]), a, b)[0] == pytest.approx(0.5)
+    p = pairs.logistic(s, a, b)
+    assert np.all((p >= 0.5) == (s >= t))

@@ -1,6 +1,5 @@
 """The Da-TACOS reader on every real sample file, and on bad input."""
 
-import h5py
 import numpy as np
 import pytest
 

@@ -17,6 +17,7 @@ import pytest
 pytest.importorskip("fastapi")
 selenium = pytest.importorskip("selenium")
 
+from .conftest import write_generated_wav  # noqa: E402
 from .test_serve import start_server, stop_server  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -48,15 +49,19 @@ def browser(tmp_path):
         driver.quit()
 
 
-def _upload_file(tmp_path: Path, demo_index: Path) -> Path:
-    """A generated file to drop on the page: audio when the audio stage is installed, else an h5."""
-    from coversearch.index.bundle import load_bundle
+def _upload_file(tmp_path: Path, demo_index: Path) -> tuple[Path, str | None]:
+    """A generated file to drop on the page: a new W_22 version as WAV when the
+    audio stage is installed, else the h5 of P_461; and the perf id expected first (or None)."""
+    try:
+        import coversearch.audio  # noqa: F401
+    except ImportError:
+        from coversearch.index.bundle import load_bundle
 
-    b = load_bundle(demo_index, load_index=False)
-    h5 = Path(b.items.column("path")[b.row_of("P_461")].as_py())
-    out = tmp_path / "P_461_hpcp.h5"
-    shutil.copyfile(h5, out)
-    return out
+        b = load_bundle(demo_index, load_index=False)
+        out = tmp_path / "P_461_hpcp.h5"
+        shutil.copyfile(Path(b.items.column("path")[b.row_of("P_461")].as_py()), out)
+        return out, "P_461"
+    return write_generated_wav(tmp_path / "new W_22 version.wav", "W_22", version=40, seconds=20), None
 
 
 def test_page_search_autocomplete_results_upload(browser, demo_index, tmp_path):
@@ -96,13 +101,17 @@ def test_page_search_autocomplete_results_upload(browser, demo_index, tmp_path):
         wait.until(EC.text_to_be_present_in_element((By.ID, "query-title"), oid))
 
         # drop zone: the file input behind it (a real drag is not scriptable in headless chromium)
-        f = _upload_file(tmp_path, demo_index)
+        f, expect_first = _upload_file(tmp_path, demo_index)
         browser.execute_script("document.getElementById('file').hidden = false;")
         browser.find_element(By.ID, "file").send_keys(str(f))
         wait.until(EC.text_to_be_present_in_element((By.ID, "progress-text"), "analysed in"))
         wait.until(EC.text_to_be_present_in_element((By.ID, "query-title"), f.name))
-        first = browser.find_element(By.CSS_SELECTOR, "#results tbody tr")
-        assert first.get_attribute("data-id") == "P_461"
+        rows = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr")
+        assert len(rows) == 20
+        if expect_first:
+            assert rows[0].get_attribute("data-id") == expect_first
+        else:  # a new version of W_22: its work's versions lead the list
+            assert sum(r.find_element(By.CSS_SELECTOR, "td.work").text == "W_22" for r in rows[:5]) >= 3
         assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
     finally:
         stop_server(proc)

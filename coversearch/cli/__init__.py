@@ -27,4 +27,5 @@ def main():
 
 
 # Each module adds its commands to ``main`` (import order = order in --help).
-from coversearch.cli import adapt_cmds, data_cmds, index_cmds, report_cmds, search_cmds, serve_cmds, train_cmds  # noqa: E402,F401
+from coversearch.cli import adapt_cmds, data_cmds, audio_cmds, index_cmds, report_cmds, search_cmds, serve_cmds, train_cmds  # noqa: E402,F401
+from coversearch.cli import compare_cmds  # noqa: E402,F401

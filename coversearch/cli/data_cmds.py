@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from coversearch.cli import main
-from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli._common import _reports_errors
 
 
 # --- download (coversearch.download) ---

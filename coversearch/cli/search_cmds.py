@@ -6,15 +6,18 @@ import click
 
 from coversearch.cli import main
 from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli.scale_cmds import store_uri_options
 
 
 @main.command("query")
 @click.argument("perf_id", required=False)
 @click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
               help="Query with an h5 file that is not in the index (embedded on the fly; needs the index's model).")
+@click.option("--audio", "audio", type=click.Path(dir_okay=False), default=None,
+              help="Query with an audio file (wav, flac, mp3, ...): HPCP extracted as Da-TACOS did, embedded on the fly.")
 @click.option("--k", type=int, default=10, show_default=True, help="How many results.")
 @click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True)
-@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Encoder for --file (default: shipped).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="Encoder for --file / --audio (default: shipped).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--rerank", is_flag=True,
               help="Re-order the cosine shortlist by key-aligned cross-recurrence (Qmax) fused with the cosine: "
@@ -23,31 +26,45 @@ from coversearch.cli._common import _echo_err, _reports_errors
               help="With --rerank: how many cosine neighbours are eligible (K1; default: the index's rerank.json, "
                    "2% of the catalogue, at least 200).")
 @click.option("--jobs", type=int, default=None, help="Cores for the re-rank alignments (default: all).")
+@store_uri_options
 @_reports_errors
-def query_cmd(perf_id, file, k, index_dir, model, as_json, rerank, shortlist, jobs):
-    """Rank the indexed performances by cosine distance to PERF_ID (e.g. P_22).
+def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortlist, jobs, **store):
+    """Rank the indexed performances by cosine distance to PERF_ID (e.g. P_22),
+    an h5 file (--file) or an audio file (--audio).
 
-    A '*' marks results of the same work as the query (when it is known).
+    A '*' marks results of the same work as the query (when it is known); '='
+    marks the query's own recording when a file or audio query is itself in
+    the index (JSON: same_recording). With --rerank the table is ordered by
+    the fused score (higher = closer) and shows it beside the cosine distance.
     """
     from coversearch import api
 
     import os
 
-    out = api.query(perf_id, file=file, k=k, index_dir=index_dir, model=model, rerank=rerank, shortlist=shortlist,
-                    jobs=jobs or os.cpu_count() or 1)
+    out = api.query(perf_id, file=file, audio=audio, k=k, index_dir=index_dir, model=model, rerank=rerank,
+                    shortlist=shortlist, jobs=jobs or os.cpu_count() or 1, **store)
     if as_json:
         import json
 
         click.echo(json.dumps(out, indent=2))
         return
     q = out["query"]
-    click.echo(f"query {q.get('perf_id') or q.get('file')} (work {q.get('work_id') or '?'})")
-    click.echo(f"{'rank':>4}  {'performance':<12} {'work':<10} {'title':<28} {'artist':<22} {'distance':>8}")
+    same = f", same recording as {q['same_recording_as']}" if q.get("same_recording_as") else ""
+    click.echo(f"query {q.get('perf_id') or q.get('file') or q.get('audio')} (work {q.get('work_id') or '?'}{same})")
+    fused = any("fused_score" in r for r in out["results"])
+    pid_w = max([12] + [len(r["perf_id"]) for r in out["results"]])
+    wid_w = max([10] + [len(r["work_id"]) for r in out["results"]])
+    click.echo(f"{'rank':>4}  {'performance':<{pid_w}} {'work':<{wid_w}} {'title':<28} {'artist':<22} "
+               + (f"{'fused':>7} " if fused else "") + f"{'distance':>8}")
     for r in out["results"]:
-        mark = "*" if r["same_work"] else " "
+        mark = "=" if r.get("same_recording") else "*" if r["same_work"] else " "
         title = (r.get("perf_title") or r.get("work_title") or "")[:28]
         artist = (r.get("perf_artist") or "")[:22]
-        click.echo(f"{r['rank']:>4}{mark} {r['perf_id']:<12} {r['work_id']:<10} {title:<28} {artist:<22} {r['distance']:>8.4f}")
+        score = f"{r['fused_score']:>7.4f} " if fused else ""
+        click.echo(f"{r['rank']:>4}{mark} {r['perf_id']:<{pid_w}} {r['work_id']:<{wid_w}} {title:<28} {artist:<22} "
+                   f"{score}{r['distance']:>8.4f}")
+    if any(r.get("same_recording") for r in out["results"]):
+        click.echo("= the query's own recording (it is in the index)")
 
 
 @main.command("evaluate")
@@ -59,8 +76,9 @@ def query_cmd(perf_id, file, k, index_dir, model, as_json, rerank, shortlist, jo
               help="Evaluate a seeded sample of this many queries (all items stay candidates).")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Cores for the --rerank alignments.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@store_uri_options
 @_reports_errors
-def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, quiet):
+def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, quiet, **store):
     """All-against-all retrieval: MAP, MR1 (mean rank of the first correct answer), P@10.
 
     Every indexed performance queries all others (itself excluded); MAP and MR1
@@ -72,7 +90,7 @@ def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, qui
     from coversearch import api
 
     m = api.evaluate(index_dir, progress=not quiet, rerank=rerank, shortlist=shortlist,
-                     max_queries=max_queries, jobs=jobs)
+                     max_queries=max_queries, jobs=jobs, **store)
     extra = f", re-ranked shortlist {m['shortlist']}" if m.get("rerank") else ""
     click.echo(f"MAP {m['map']:.4f}  MR1 {m['mr1']:.2f}  P@10 {m['p_at_10']:.4f}  "
                f"({m['n_queries']} queries with a version among {m['n_items']} items, {m['seconds']:.2f} s{extra})")

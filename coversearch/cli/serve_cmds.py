@@ -6,6 +6,7 @@ import click
 
 from coversearch.cli import main
 from coversearch.cli._common import _echo_err, _reports_errors
+from coversearch.cli.scale_cmds import store_uri_options
 
 
 @main.command("serve")
@@ -25,9 +26,14 @@ from coversearch.cli._common import _echo_err, _reports_errors
               help="How often to check the index folder for a new build (0: only on POST /api/reload).")
 @click.option("--max-k", type=int, default=100, show_default=True, help="Largest k a client may ask for.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Torch threads per heavy request.")
+@click.option("--processes", type=int, default=1, show_default=True,
+              help="Server processes on the same port; each loads its own copy of the index (memory x N) "
+                   "and has its own heavy pool.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
+@store_uri_options
 @_reports_errors
-def serve_cmd(index_dir, host, port, workers, queue, max_upload_mb, model, watch_seconds, max_k, threads, access_log):
+def serve_cmd(index_dir, host, port, workers, queue, max_upload_mb, model, watch_seconds, max_k, threads, processes,
+              access_log, store, milvus_uri):
     """Serve the HTTP API (JSON, docs at /docs) and the search page at / .
 
     \b
@@ -48,5 +54,10 @@ def serve_cmd(index_dir, host, port, workers, queue, max_upload_mb, model, watch
 
     cfg = ServeConfig(index_dir=index_dir, host=host, port=port, workers=workers, queue=queue,
                       max_upload_mb=max_upload_mb, model=model, watch_seconds=watch_seconds, max_k=max_k,
-                      threads=threads, access_log=access_log)
+                      threads=threads, access_log=access_log, milvus_uri=milvus_uri,
+                      processes=processes)
+    if store:  # fail now, with one line, if the folder keeps its vectors elsewhere
+        from coversearch import api
+
+        api.open_index(index_dir, store, milvus_uri, load_index=False)
     run(cfg, log=_echo_err)

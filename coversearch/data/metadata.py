@@ -28,6 +28,8 @@ def load_metadata(root: str | Path) -> dict[str, dict]:
             for work_id, perfs in data.items():
                 for perf_id, rec in perfs.items():
                     out[perf_id] = {f: str(rec.get(f, "")) for f in FIELDS} | {"work_id": work_id}
+                    if "source" in rec:  # written by `coversearch extract`: the audio file
+                        out[perf_id]["source"] = str(rec["source"])
         except (json.JSONDecodeError, AttributeError, UnicodeDecodeError) as e:
             raise DataError(f"{path}: not a Da-TACOS metadata file ({e})") from None
     return out

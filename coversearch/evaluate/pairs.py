@@ -243,18 +243,39 @@ def logistic(scores, a: float, b: float) -> np.ndarray:
     return out
 
 
-def fit_logistic(labels, scores, *, l2: float = 1e-4, iters: int = 100) -> tuple[float, float]:
+def fit_logistic(labels, scores, *, center: float | None = None, l2: float = 1e-4, iters: int = 100) -> tuple[float, float]:
     """Platt scaling: fit ``P(versions | score) = logistic(a * score + b)``.
 
     Newton's method on the mean log-loss with a small L2 penalty on ``a``
     (keeps ``a`` finite when the classes separate perfectly). The
     probabilities hold at the class balance of the fitting pairs.
 
+    Args:
+        labels: (N,) 1 = versions.
+        scores: (N,) larger = more likely versions.
+        center: if given, fit only the slope with the curve's midpoint fixed
+            there (``b = -a * center``), so that P >= 0.5 exactly on the
+            accepting side of a threshold chosen by another criterion.
+        l2: penalty on ``a``.
+        iters: at most this many Newton steps.
+
     Returns:
         (a, b) floats.
     """
     y, s = _check(labels, scores)
     yf = y.astype(np.float64)
+    if center is not None:
+        x = s - float(center)
+        a = 0.0
+        for _ in range(iters):
+            p = logistic(x, a, 0.0)
+            grad = float(np.mean((p - yf) * x)) + l2 * a
+            hess = float(np.mean(p * (1 - p) * x * x)) + l2 + 1e-12
+            step = grad / hess
+            a -= step
+            if abs(step) < 1e-10:
+                break
+        return float(a), float(-a * center)
     X = np.c_[s, np.ones_like(s)]  # (N, 2)
     w = np.zeros(2)
     reg = np.diag([l2, 0.0])

@@ -115,6 +115,17 @@ class CacheReport:
     seconds: float = 0.0
 
 
+def log_read_report(bad: list[tuple[str, str]], n_nonfinite: int, log=print) -> None:
+    """Tell the user which files were skipped (one line each) and how many NaN/inf
+    values were replaced; shared by every path that reads a data root."""
+    if bad:
+        log(f"skipped {len(bad)} unreadable file(s):")
+        for _, msg in bad:
+            log(f"  {msg}")
+    if n_nonfinite:
+        log(f"note: replaced {n_nonfinite} NaN/inf values by 0")
+
+
 def default_cache_path(root: str | Path, feature: str, subset: str | None = None) -> Path:
     """``ROOT/.coversearch-cache/prepared-<feature>-<subset|all>.arrow``, or a
     per-user cache folder when the data root is not writable."""

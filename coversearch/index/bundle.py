@@ -4,7 +4,9 @@ Layout of ``index_dir``::
 
     items.parquet   row i = FAISS id i: perf_id, work_id, metadata
     vectors.npy     (N, D) float32 unit vectors -- the source of truth
-    index.faiss     derived FAISS index (rebuildable from vectors.npy)
+    index.faiss     derived FAISS index (rebuildable from vectors.npy); absent
+                    when the vectors are served from a Milvus collection instead
+                    (``extra.store`` in the manifest names it: store.py, milvus_store.py)
     sequences.npy   prepared chroma of every item, offsets.npy: where each
                     starts (:mod:`coversearch.index.sequences`; re-ranking
                     reads them here, never the source data)
@@ -40,7 +42,7 @@ from coversearch.errors import IndexMismatchError, UnknownIdError
 from coversearch.index.choose import IndexSpec, choose_index
 from coversearch.index.manifest import FORMAT_VERSION, Manifest, file_record
 from coversearch.index.sequences import open_sequences, write_sequences
-from coversearch.index.store import build_faiss, load_faiss, save_faiss, search as faiss_search
+from coversearch.index.store import FaissStore, StoreConfig, build_faiss, load_faiss, save_faiss
 from coversearch.index.table import make_table, read_items
 
 ITEMS = "items.parquet"
@@ -71,7 +73,7 @@ def measure(index, vectors: np.ndarray, *, k: int = 10, sample: int = RECALL_SAM
     """Recall@k against exact search, and single-query latency.
 
     Args:
-        index: the FAISS index built from ``vectors``.
+        index: the FAISS index built from ``vectors``, or a store (FaissStore, MilvusStore).
         vectors: (N, D) float32 unit vectors.
         k: neighbours compared.
         sample: queries drawn (fixed seed) from the rows, at most N.
@@ -81,6 +83,7 @@ def measure(index, vectors: np.ndarray, *, k: int = 10, sample: int = RECALL_SAM
     Returns:
         (recall_at_k, mean latency in ms).
     """
+    store = index if hasattr(index, "kind") else FaissStore(index)
     n = vectors.shape[0]
     rng = np.random.default_rng(SAMPLE_SEED)
     rows = np.sort(rng.choice(n, min(sample, n), replace=False))
@@ -88,7 +91,7 @@ def measure(index, vectors: np.ndarray, *, k: int = 10, sample: int = RECALL_SAM
     kk = min(k, n)
     recall = 1.0
     if not exact:
-        _, got = faiss_search(index, q, kk)
+        _, got = store.search(q, kk)
         # exact top-k in query chunks so the (chunk, N) block stays <= ~256 MB
         step = max(1, (1 << 26) // n)
         hits = 0
@@ -100,7 +103,7 @@ def measure(index, vectors: np.ndarray, *, k: int = 10, sample: int = RECALL_SAM
     lat = q[:latency_sample]
     t0 = time.perf_counter()
     for i in range(lat.shape[0]):
-        faiss_search(index, lat[i : i + 1], kk)
+        store.search(lat[i : i + 1], kk)
     latency_ms = 1000.0 * (time.perf_counter() - t0) / max(1, lat.shape[0])
     return float(recall), float(latency_ms)
 
@@ -114,6 +117,7 @@ def write_bundle(
     manifest_fields: dict | None = None,
     sequences: Sequence[np.ndarray] | None = None,
     json_files: dict[str, dict] | None = None,
+    store: StoreConfig | None = None,
     extra_files: dict[str, str | os.PathLike] | None = None,
 ) -> Manifest:
     """Write the index folder atomically.
@@ -131,6 +135,12 @@ def write_bundle(
         sequences: N prepared (T, 12) sequences in row order, stored for
             re-ranking (:mod:`coversearch.index.sequences`); None = none.
         json_files: small JSON files to store and list (e.g. ``rerank.json``).
+        store: where the vectors are searched: FAISS (default, ``index.faiss``
+            in the folder) or a new Milvus collection (recorded in the
+            manifest's ``extra.store``; dropped again if the build fails). The
+            collection of the replaced folder is kept one more build (as
+            ``previous``: a server still on the old folder keeps answering);
+            the one before it is dropped after the swap.
         extra_files: ``{name: source path}`` copied into the folder (e.g. the
             index's own adapted model, ``model.pt`` + ``model.json``); listed
             with size and hash in the manifest like every file (``rerank.json``
@@ -169,44 +179,91 @@ def write_bundle(
 
     import pyarrow.parquet as pq
 
-    with atomic_dir(index_dir) as tmp:
-        pq.write_table(table, tmp / ITEMS)
-        np.save(tmp / VECTORS, x)
-        index = build_faiss(x, spec)
-        save_faiss(index, tmp / INDEX)
-        recall, latency = measure(index, x, exact=spec.kind == "flat")
-        names = [ITEMS, VECTORS, INDEX]
-        if sequences is not None:
-            if len(sequences) != n:
-                raise ValueError(f"{len(sequences)} sequences for {n} vectors")
-            names += list(write_sequences(tmp, sequences))
-        for name, obj in (json_files or {}).items():
-            (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-            names.append(name)
-        for name, src in (extra_files or {}).items():
-            if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name or name in names:
-                raise ValueError(f"extra file name {name!r} is reserved or not a plain name")
-            shutil.copyfile(src, tmp / name)
-            names.append(name)
-        files = {name: file_record(tmp / name) for name in names}
-        manifest = Manifest(
-            model_hash=str(given.pop("model_hash", "")),
-            dim=d,
-            count=n,
-            index_kind=spec.kind,
-            format_version=FORMAT_VERSION,
-            index_params=dict(spec.params),
-            recall_at_10=round(recall, 4),
-            query_latency_ms=round(latency, 4),
-            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            version=__version__,
-            files=files,
-            extra=extra,
-            **given,
-        )
-        (tmp / MANIFEST).write_text(manifest.to_json())
-        _share_like_umask(tmp)
+    store = store or StoreConfig()
+    old_store = _store_record(index_dir)
+    new_store = None
+    try:
+        with atomic_dir(index_dir) as tmp:
+            pq.write_table(table, tmp / ITEMS)
+            np.save(tmp / VECTORS, x)
+            if store.kind == "milvus":
+                from coversearch.index.milvus_store import MilvusStore, collection_base
+
+                live = new_store = MilvusStore.create(
+                    store.uri, store.collection or collection_base(index_dir), x, items_columns, spec,
+                    description={"model_hash": str(given.get("model_hash", "")), "feature": str(given.get("feature", ""))})
+                extra["store"] = live.describe()
+                if old_store and old_store.get("kind") == "milvus":
+                    # kept one more build, so a server still answering from the old folder keeps working
+                    extra["store"]["previous"] = {k: old_store[k] for k in ("uri", "collection")}
+                names = (ITEMS, VECTORS)
+            else:
+                live = FaissStore(build_faiss(x, spec))
+                save_faiss(live.index, tmp / INDEX)
+                names = (ITEMS, VECTORS, INDEX)
+            recall, latency = measure(live, x, exact=spec.kind == "flat")
+            names = list(names)
+            if sequences is not None:
+                if len(sequences) != n:
+                    raise ValueError(f"{len(sequences)} sequences for {n} vectors")
+                names += list(write_sequences(tmp, sequences))
+            for name, obj in (json_files or {}).items():
+                (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+                names.append(name)
+            for name, src in (extra_files or {}).items():
+                if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name or name in names:
+                    raise ValueError(f"extra file name {name!r} is reserved or not a plain name")
+                shutil.copyfile(src, tmp / name)
+                names.append(name)
+            files = {name: file_record(tmp / name) for name in names}
+            manifest = Manifest(
+                model_hash=str(given.pop("model_hash", "")),
+                dim=d,
+                count=n,
+                index_kind=spec.kind,
+                format_version=FORMAT_VERSION,
+                index_params=dict(spec.params),
+                recall_at_10=round(recall, 4),
+                query_latency_ms=round(latency, 4),
+                created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                version=__version__,
+                files=files,
+                extra=extra,
+                **given,
+            )
+            (tmp / MANIFEST).write_text(manifest.to_json())
+            _share_like_umask(tmp)
+    except BaseException:
+        if new_store is not None:
+            new_store.drop()
+        raise
+    if old_store and old_store.get("kind") == "milvus":
+        # drop what the replaced folder no longer needs: its predecessor's collection, and its own
+        # one too when the new folder does not keep it as `previous` (a FAISS rebuild)
+        _drop_store(old_store.get("previous"))
+        if store.kind != "milvus":
+            _drop_store(old_store)
     return manifest
+
+
+def _store_record(index_dir) -> dict | None:
+    """The ``extra.store`` record of the index folder currently at ``index_dir`` (None if none/unreadable)."""
+    try:
+        return dict(Manifest.read(Path(index_dir) / MANIFEST).extra.get("store") or {}) or None
+    except IndexMismatchError:
+        return None
+
+
+def _drop_store(rec: dict | None) -> None:
+    """Drop a Milvus collection no index folder names any more (best effort)."""
+    if not rec or not rec.get("collection"):
+        return
+    try:
+        from coversearch.index.milvus_store import MilvusStore
+
+        MilvusStore.from_record(rec).drop()
+    except Exception:  # unreachable server, pymilvus gone: the old collection stays, unreferenced
+        pass
 
 
 def replace_json_file(index_dir: str | os.PathLike, name: str, obj) -> None:
@@ -280,6 +337,31 @@ class Bundle:
     vectors: np.ndarray
     _index: object = field(default=None, repr=False)
     _rows: dict | None = field(default=None, repr=False)
+    _store: object = field(default=None, repr=False)
+    milvus_uri: str | None = field(default=None, repr=False)
+
+    @property
+    def store_kind(self) -> str:
+        """``faiss`` or ``milvus``: where this folder's vectors are searched."""
+        return (self.manifest.extra.get("store") or {}).get("kind", "faiss")
+
+    @property
+    def store(self):
+        """The store the vectors are searched in (FaissStore or MilvusStore), opened and checked on first use.
+
+        Raises:
+            IndexMismatchError: the Milvus collection is gone, or holds another model, dim or count.
+        """
+        if self._store is None:
+            if self.store_kind == "milvus":
+                from coversearch.index.milvus_store import MilvusStore
+
+                st = MilvusStore.from_record(self.manifest.extra["store"], uri=self.milvus_uri)
+                st.check(model_hash=self.manifest.model_hash, dim=self.manifest.dim, count=self.manifest.count)
+                self._store = st
+            else:
+                self._store = FaissStore(self.index)
+        return self._store
 
     @property
     def count(self) -> int:
@@ -293,6 +375,8 @@ class Bundle:
     def index(self):
         """The FAISS index, loaded (and count-checked) on first use."""
         if self._index is None:
+            if self.store_kind != "faiss":
+                raise IndexMismatchError(f"index {self.path} keeps its vectors in {self.store_kind}, not in a FAISS file")
             self._index = _load_index(self.path, self.manifest)
         return self._index
 
@@ -354,8 +438,11 @@ class Bundle:
         return row
 
     def vector_of(self, perf_id: str) -> np.ndarray:
-        """(D,) float32 unit vector of an indexed performance."""
-        return np.array(self.vectors[self.row_of(perf_id)], dtype=np.float32)
+        """(D,) float32 unit vector of an indexed performance (asked of the store when it is Milvus)."""
+        row = self.row_of(perf_id)
+        if self.store_kind == "milvus":
+            return self.store.vector_of_row(row, perf_id)
+        return np.array(self.vectors[row], dtype=np.float32)
 
     def search(self, query_vectors: np.ndarray, k: int,
                exclude_rows: Iterable[int] | Sequence[Iterable[int]] | None = None
@@ -382,7 +469,7 @@ class Bundle:
             raise ValueError(f"k must be >= 1, got {k}")
         per_query = _per_query_excludes(exclude_rows, q.shape[0])
         extra = max((len(e) for e in per_query), default=0)
-        scores, rows = faiss_search(self.index, q, k + extra)
+        scores, rows = self.store.search(q, k + extra)
         out_s = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
         out_r = np.full((q.shape[0], k), -1, dtype=np.int64)
         for i, ex in enumerate(per_query):
@@ -415,7 +502,8 @@ def _load_index(path: Path, manifest: Manifest):
     return index
 
 
-def load_bundle(index_dir: str | os.PathLike, *, load_index: bool = True, verify_hashes: bool = False) -> Bundle:
+def load_bundle(index_dir: str | os.PathLike, *, load_index: bool = True, verify_hashes: bool = False,
+                milvus_uri: str | None = None) -> Bundle:
     """Open and check an index folder.
 
     Checks: the folder and manifest exist; every file listed in the manifest
@@ -428,6 +516,8 @@ def load_bundle(index_dir: str | os.PathLike, *, load_index: bool = True, verify
         load_index: read ``index.faiss`` now (else on first search).
         verify_hashes: also compare sha256 of every file (measured ~15 ms for
             a 15,000 x 128 index, 15 MB; off by default so a query stays fast).
+        milvus_uri: for an index whose vectors are in Milvus, reach the
+            collection at this URI instead of the recorded one.
 
     Raises:
         IndexMismatchError: with one line naming the failed check.
@@ -436,7 +526,8 @@ def load_bundle(index_dir: str | os.PathLike, *, load_index: bool = True, verify
     if not (path / MANIFEST).is_file():
         raise IndexMismatchError(f"no index at {path}: run `coversearch build-index` first")
     manifest = Manifest.read(path / MANIFEST)
-    for name in (ITEMS, VECTORS, INDEX):
+    in_milvus = (manifest.extra.get("store") or {}).get("kind") == "milvus"
+    for name in (ITEMS, VECTORS) if in_milvus else (ITEMS, VECTORS, INDEX):
         if name not in manifest.files:
             raise IndexMismatchError(f"manifest {path / MANIFEST} does not list {name}")
     for name, rec in manifest.files.items():
@@ -460,7 +551,10 @@ def load_bundle(index_dir: str | os.PathLike, *, load_index: bool = True, verify
     items = read_items(path / ITEMS)
     if items.num_rows != manifest.count:
         raise IndexMismatchError(f"{path / ITEMS} has {items.num_rows} rows, manifest says {manifest.count}")
-    bundle = Bundle(path=path, manifest=manifest, items=items, vectors=vectors)
+    if milvus_uri and not in_milvus:
+        raise IndexMismatchError(f"index {path} keeps its vectors in FAISS, not Milvus; "
+                                 "rebuild it with `coversearch build-index --store milvus` to use --milvus-uri")
+    bundle = Bundle(path=path, manifest=manifest, items=items, vectors=vectors, milvus_uri=milvus_uri)
     if load_index:
-        bundle._index = _load_index(path, manifest)
+        bundle.store  # noqa: B018  (opens and checks FAISS or Milvus now)
     return bundle

@@ -71,6 +71,10 @@ class SequenceStore:
 
     __call__ = sequence
 
+    def sequences(self) -> list[np.ndarray]:
+        """All N (T_i, 12) views in row order (the interface of ``PreparedCache.sequences``)."""
+        return [self.sequence(i) for i in range(len(self))]
+
     def lengths(self) -> np.ndarray:
         """(N,) int64 frames per item."""
         return np.diff(self.offsets)

@@ -16,12 +16,13 @@ row i describes FAISS id i.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from coversearch._io import atomic_path
-from coversearch.errors import IndexMismatchError
+from coversearch.errors import ConfigError, IndexMismatchError
 from coversearch.index.choose import IndexSpec
 
 # Training k-means on more than this many points buys nothing measurable.
@@ -158,3 +159,67 @@ def search(index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if is_l2(index):
         dist = 1.0 - dist / 2.0
     return dist.astype(np.float32), ids.astype(np.int64)
+
+
+# --- the store interface ---------------------------------------------------
+# An index folder's vectors live in a *store* that answers "the k nearest rows
+# to these unit vectors" and "the vector of row r". Two implementations:
+# FaissStore (index.faiss in the folder, the default) and MilvusStore
+# (coversearch.index.milvus_store: a collection in Milvus / Milvus Lite, named
+# in the manifest). Bundle.search and api.query/evaluate only use this
+# interface, so they do not care which store holds the vectors.
+
+STORE_KINDS = ("faiss", "milvus")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where a new index's vectors are searched.
+
+    Attributes:
+        kind: ``faiss`` (``index.faiss`` in the folder) or ``milvus``.
+        uri: Milvus server URI (``http://host:19530``) or Milvus Lite path ``FILE.db``.
+        collection: Milvus collection base name (default ``coversearch_<index folder name>``);
+            each build writes ``<base>_<stamp>``.
+    """
+
+    kind: str = "faiss"
+    uri: str = ""
+    collection: str = ""
+
+    def __post_init__(self):
+        if self.kind not in STORE_KINDS:
+            raise ConfigError(f"unknown store {self.kind!r}; choose one of {', '.join(STORE_KINDS)}")
+        if self.kind == "milvus" and not self.uri:
+            raise ConfigError("--store milvus needs --milvus-uri (a server like http://host:19530, or a local FILE.db)")
+        if self.kind == "faiss" and (self.uri or self.collection):
+            raise ConfigError("--milvus-uri/--milvus-collection need --store milvus")
+
+
+class FaissStore:
+    """The FAISS file of an index folder behind the store interface.
+
+    Attributes:
+        kind: ``"faiss"``.
+        index: the ``faiss.Index``.
+    """
+
+    kind = "faiss"
+
+    def __init__(self, index):
+        self.index = index
+
+    @property
+    def count(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dim(self) -> int:
+        return int(self.index.d)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(Q, D) float32 unit vectors -> scores (Q, k) cosines descending, rows (Q, k) int64 (-1 = none)."""
+        return search(self.index, queries, k)
+
+    def describe(self) -> dict:
+        return {"kind": self.kind}

@@ -24,15 +24,40 @@ def create_app(config=None, **kwargs):
 
 
 def run(config: ServeConfig, *, log=print) -> None:
-    """Load the index, say where the server listens, and serve until interrupted."""
+    """Load the index, say where the server listens, and serve until interrupted.
+
+    With ``config.processes`` > 1, uvicorn starts that many worker processes
+    on the same socket; each builds its app from the config passed in the
+    environment (:data:`CONFIG_ENV`) and loads its own copy of the index.
+    """
+    import hashlib
+    import os
+
     import uvicorn
 
-    app = create_app(config)
-    snap = app.state.holder.current
+    if config.processes == 1:
+        app = create_app(config)  # loads and checks the index now: errors before listening
+        snap = app.state.holder.current
+        count, version = snap.count, snap.version
+    else:  # each worker process loads its own copy; here only check that it loads
+        from coversearch.serve.holder import load_pinned
+
+        bundle, _, raw = load_pinned(config.index_dir, config.milvus_uri)
+        count, version = bundle.count, hashlib.sha256(raw).hexdigest()[:12]
+        del bundle
     scope = ("this machine only" if config.host in ("127.0.0.1", "localhost", "::1")
              else "ALL machines that can reach this one" if config.host in ("0.0.0.0", "::")
              else f"the network of {config.host}")
-    log(f"coversearch serve: {snap.count} performances from {config.index_dir} (index {snap.version}); "
+    procs = f"{config.processes} processes x " if config.processes > 1 else ""
+    log(f"coversearch serve: {count} performances from {config.index_dir} (index {version}); "
         f"listening on http://{config.host}:{config.port}/ ({scope}); API docs at /docs; "
-        f"{config.workers} heavy worker(s) + {config.queue} waiting; Ctrl-C stops")
-    uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=config.access_log)
+        f"{procs}{config.workers} heavy worker(s) + {config.queue} waiting; Ctrl-C stops")
+    common = dict(host=config.host, port=config.port, log_level="warning", access_log=config.access_log)
+    if config.processes == 1:
+        uvicorn.run(app, **common)
+        return
+    os.environ[CONFIG_ENV] = config.to_json()
+    uvicorn.run("coversearch.serve.app:app_from_env", factory=True, workers=config.processes, **common)
+
+
+CONFIG_ENV = "COVERSEARCH_SERVE_CONFIG"

@@ -91,6 +91,42 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
+QUERY_PARAMS = [
+    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 10},
+     "description": "how many results (at most the server's --max-k)"},
+    {"name": "rerank", "in": "query", "schema": {"type": "boolean", "default": False},
+     "description": "re-order the cosine shortlist by alignment (heavy: runs in the bounded pool)"},
+    {"name": "shortlist", "in": "query", "schema": {"type": "integer", "minimum": 1},
+     "description": "with rerank: how many cosine neighbours to align (default: the index's tuned value)"},
+    {"name": "profile", "in": "query", "schema": {"type": "boolean", "default": False},
+     "description": "add `profile`: the distances of the query's versions and a histogram of the rest"},
+]
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off", ""}
+
+
+def _query_params(qp) -> tuple:
+    """(k, rerank, shortlist, profile) from a query string; ValueError names the bad one."""
+    def integer(name, default):
+        v = qp.get(name)
+        if v is None:
+            return default
+        try:
+            n = int(v)
+        except ValueError:
+            raise ValueError(f"{name} must be an integer, got {v!r}") from None
+        if n < 1:
+            raise ValueError(f"{name} must be >= 1, got {n}")
+        return n
+
+    def boolean(name):
+        v = (qp.get(name) or "").lower()
+        if v not in _TRUE | _FALSE:
+            raise ValueError(f"{name} must be true or false, got {qp.get(name)!r}")
+        return v in _TRUE
+
+    return integer("k", 10), boolean("rerank"), integer("shortlist", None), boolean("profile")
+
+
 def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHolder] = None) -> FastAPI:
     """Build the app; the index is loaded now (errors surface before serving).
 
@@ -102,7 +138,7 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         IndexMismatchError: no loadable index at ``config.index_dir``.
     """
     cfg = config or ServeConfig()
-    holder = holder or IndexHolder(cfg.index_dir, watch_seconds=cfg.watch_seconds)
+    holder = holder or IndexHolder(cfg.index_dir, watch_seconds=cfg.watch_seconds, milvus_uri=cfg.milvus_uri)
     pool = HeavyPool(cfg.workers, cfg.queue)
     state = {"tmp": None}
 
@@ -189,13 +225,20 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         versions = [ids[int(r)] for r in snap.work_rows.get(rec["work_id"], ()) if int(r) != row]
         return _json({"item": rec, "row": row, "versions": versions}, snap)
 
-    @app.get("/api/query/{perf_id}", summary="The k nearest performances to an indexed one (as `query --json`)")
-    async def query_id(perf_id: str, k: int = Query(10, ge=1), rerank: bool = False,
-                       shortlist: Optional[int] = Query(None, ge=1), profile: bool = False):
+    # The hottest route parses its few query parameters itself: FastAPI's
+    # per-parameter validation cost more than the FAISS search (profiled);
+    # the parameters are still documented in the OpenAPI schema.
+    @app.get("/api/query/{perf_id}", summary="The k nearest performances to an indexed one (as `query --json`)",
+             openapi_extra={"parameters": QUERY_PARAMS})
+    async def query_id(perf_id: str, request: Request):
         snap = holder.current
+        try:
+            k, rerank, shortlist, profile = _query_params(request.query_params)
+        except ValueError as e:
+            return _error(422, str(e))
         k = _k(k)
         try:
-            snap.bundle.row_of(perf_id)
+            row = snap.bundle.row_of(perf_id)
         except UnknownIdError as e:
             return _unknown(snap, perf_id, e)
 
@@ -205,9 +248,8 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
 
         out = await pool.run(run) if rerank else run()
         if profile:
-            q = out["query"]
-            out["profile"] = distance_profile(snap, snap.bundle.vector_of(perf_id), q["work_id"],
-                                              exclude_row=q["row"])
+            out["profile"] = distance_profile(snap, snap.bundle.vectors[row], out["query"]["work_id"],
+                                              exclude_row=row)
         return _json(out, snap)
 
     # ---------------------------------------------------------------- heavy
@@ -218,10 +260,10 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         try:
             kw = dict(k=k, index_dir=cfg.index_dir, bundle=snap.bundle, model=cfg.model, rerank=rerank,
                       shortlist=shortlist, with_vector=True)
-            if kind == "h5":
-                out = api.query(file=path, **kw)
-            else:
-                out = _query_audio(path, kw)
+            try:
+                out = api.query(file=path, **kw) if kind == "h5" else _query_audio(path, kw)
+            except CoversearchError as e:  # name the client's file, never the private temp path
+                raise type(e)(str(e).replace(str(path), Path(upload.filename or "upload").name)) from None
         finally:
             path.unlink(missing_ok=True)
         vec = out.pop("query_vector")
@@ -247,6 +289,19 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
         finally:
             await file.close()
 
+    @app.get("/api/compare", summary="Are two indexed performances versions of one work? (as `coversearch compare`)")
+    async def compare(a: str = Query(..., description="an indexed performance id"),
+                      b: str = Query(..., description="another indexed performance id")):
+        snap = holder.current
+        for x in (a, b):  # ids only: a value here is never opened as a path
+            try:
+                snap.bundle.row_of(x)
+            except UnknownIdError as e:
+                return _unknown(snap, x, e)
+        if not hasattr(api, "compare"):
+            return _error(501, "compare is not available: this installation has no `coversearch compare`")
+        return _json(await pool.run(api.compare, a, b, index_dir=cfg.index_dir, model=cfg.model), snap)
+
     @app.post("/api/reload", summary="Load the index folder again if build-index replaced it")
     async def reload(force: bool = False):
         try:  # in a thread (a large index takes a while to load), outside the heavy pool
@@ -260,9 +315,24 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
     return app
 
 
+def app_from_env() -> FastAPI:
+    """The app of one of several server processes (``--processes``): its config comes from the environment."""
+    import os
+
+    from coversearch.serve import CONFIG_ENV
+
+    return create_app(ServeConfig.from_json(os.environ[CONFIG_ENV]))
+
+
 def _query_audio(path: Path, kw: dict) -> dict:
-    """Query by an audio file through the audio stage's api helper."""
-    raise DataError("audio queries need the audio stage (coversearch.audio), which is not installed")
+    """Query by an audio file (decoded, HPCP-extracted and embedded by the audio stage)."""
+    import inspect
+
+    if "audio" not in inspect.signature(api.query).parameters:
+        raise DataError("audio queries need the audio stage (coversearch.audio), which is not installed")
+    out = api.query(audio=path, **kw)
+    out["query"].pop("audio", None)  # the private temp path
+    return out
 
 
 def _torch_threads(n: int) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 
 from coversearch.errors import ConfigError
@@ -23,6 +25,10 @@ class ServeConfig:
         max_k: largest ``k`` a client may ask for.
         threads: torch threads per heavy job.
         access_log: log every request (uvicorn's access log).
+        processes: server processes sharing the port (uvicorn workers); each
+            loads its own copy of the index and has its own heavy pool.
+        milvus_uri: for an index whose vectors are in Milvus (``build-index --store milvus``),
+            reach its collection at this URI instead of the one its manifest records.
     """
 
     index_dir: str = "indexes/default"
@@ -36,6 +42,8 @@ class ServeConfig:
     max_k: int = 100
     threads: int = 1
     access_log: bool = False
+    processes: int = 1
+    milvus_uri: str | None = None
 
     def __post_init__(self) -> None:
         checks = [
@@ -46,6 +54,7 @@ class ServeConfig:
             (self.watch_seconds >= 0, f"--watch-seconds must be >= 0, got {self.watch_seconds}"),
             (self.max_k >= 1, f"--max-k must be >= 1, got {self.max_k}"),
             (self.threads >= 1, f"--threads must be >= 1, got {self.threads}"),
+            (self.processes >= 1, f"--processes must be >= 1, got {self.processes}"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -54,3 +63,10 @@ class ServeConfig:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServeConfig":
+        return cls(**json.loads(text))

@@ -74,7 +74,7 @@ def _signature(st: os.stat_result) -> tuple:
     return (st.st_dev, st.st_ino, st.st_mtime_ns)
 
 
-def load_pinned(index_dir: str | os.PathLike) -> tuple[Bundle, tuple, bytes]:
+def load_pinned(index_dir: str | os.PathLike, milvus_uri: str | None = None) -> tuple[Bundle, tuple, bytes]:
     """Load an index folder so that every file comes from the same folder.
 
     Returns:
@@ -99,14 +99,14 @@ def load_pinned(index_dir: str | os.PathLike) -> tuple[Bundle, tuple, bytes]:
             try:
                 st = os.stat(MANIFEST, dir_fd=fd)
                 raw = (pinned / MANIFEST).read_bytes()
-                bundle = load_bundle(pinned, load_index=True)
+                bundle = load_bundle(pinned, load_index=True, milvus_uri=milvus_uri)
             except (OSError, IndexMismatchError) as e:
                 msg = str(e).replace(str(pinned), str(path))
                 raise IndexMismatchError(f"cannot load {path} (was it being replaced?): {msg}") from None
         else:  # no /proc: read the manifest before and after; retry if it changed
             st = os.stat(path / MANIFEST)
             raw = (path / MANIFEST).read_bytes()
-            bundle = load_bundle(path, load_index=True)
+            bundle = load_bundle(path, load_index=True, milvus_uri=milvus_uri)
             if _signature(os.stat(path / MANIFEST)) != _signature(st):
                 raise IndexMismatchError(f"{path} was replaced during the load; try again")
     finally:
@@ -116,10 +116,10 @@ def load_pinned(index_dir: str | os.PathLike) -> tuple[Bundle, tuple, bytes]:
     return bundle, _signature(st), raw
 
 
-def make_snapshot(index_dir: str | os.PathLike, generation: int = 1) -> Snapshot:
+def make_snapshot(index_dir: str | os.PathLike, generation: int = 1, milvus_uri: str | None = None) -> Snapshot:
     """Load ``index_dir`` and derive the catalogue and work map (all before anyone sees it)."""
     t0 = time.perf_counter()
-    bundle, sig, raw = load_pinned(index_dir)
+    bundle, sig, raw = load_pinned(index_dir, milvus_uri)
     works = np.asarray(bundle.items.column("work_id").to_pylist(), dtype=object)
     order = np.argsort(works, kind="stable")
     uniq, starts = np.unique(works[order], return_index=True)
@@ -139,9 +139,11 @@ class IndexHolder:
             thread (0 = only on :meth:`reload`).
     """
 
-    def __init__(self, index_dir: str | os.PathLike, *, watch_seconds: float = 2.0) -> None:
+    def __init__(self, index_dir: str | os.PathLike, *, watch_seconds: float = 2.0,
+                 milvus_uri: str | None = None) -> None:
         self.index_dir = Path(index_dir)
-        self.current: Snapshot = make_snapshot(self.index_dir)
+        self.milvus_uri = milvus_uri
+        self.current: Snapshot = make_snapshot(self.index_dir, milvus_uri=milvus_uri)
         self.watch_seconds = float(watch_seconds)
         self.last_error: str | None = None
         self._lock = threading.Lock()  # one reload at a time; readers never take it
@@ -176,7 +178,7 @@ class IndexHolder:
                 return {"reloaded": False, "generation": cur.generation, "version": cur.version, "count": cur.count}
             sig = self._on_disk()
             try:
-                snap = make_snapshot(self.index_dir, generation=self.current.generation + 1)
+                snap = make_snapshot(self.index_dir, generation=self.current.generation + 1, milvus_uri=self.milvus_uri)
             except IndexMismatchError as e:
                 self.last_error = str(e)
                 self._failed = sig

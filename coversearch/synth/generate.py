@@ -22,7 +22,7 @@ from coversearch.config import DATASET_OF_FEATURE, FEATURES
 from coversearch.synth.config import VARIATIONS, VariationConfig, variation_config
 from coversearch.synth.music import compose_work, perform, random_artist
 from coversearch.synth.profiles import get_profile, membership
-from coversearch.synth.writer import (perf_paths, write_metadata, write_performance,
+from coversearch.data.writer import (perf_paths, write_metadata, write_performance,
                                             write_performance_from_parts)
 from coversearch.errors import ConfigError
 
@@ -79,8 +79,7 @@ def generate_work(task: dict) -> dict:
     ex = _extractor()
     records, audio_s, kinds, skipped = {}, 0.0, [], 0
     for vi, pid in enumerate(task["perf_ids"]):
-        rng = np.random.default_rng([seed, wnum, vi, _VAR_CODE.get(cfg.name, 9)])
-        r_perf, r_audio, r_feat, r_meta = rng.spawn(4)
+        r_perf, r_audio, r_feat, r_meta = _streams(seed, wnum, vi, cfg)
         perf = perform(work, r_perf, cfg, original=(vi == 0), max_seconds=task["max_seconds"],
                        min_seconds=task["min_seconds"])
         targets = perf_paths(Path(task["root"]), task["subset"], task["work_id"], pid, task["layout"], feats)
@@ -120,6 +119,41 @@ def generate_work(task: dict) -> dict:
         kinds.append(perf.kind)
     return {"work_id": task["work_id"], "records": records, "cpu": time.process_time() - t_cpu,
             "audio_seconds": audio_s, "kinds": kinds, "skipped": skipped}
+
+
+def _streams(seed: int, wnum: int, vi: int, cfg: VariationConfig) -> list[np.random.Generator]:
+    """The four random streams of one performance: (perform, audio, features, metadata)."""
+    return np.random.default_rng([seed, wnum, vi, _VAR_CODE.get(cfg.name, 9)]).spawn(4)
+
+
+def performance_audio(work_id: str, version: int, *, profile: str = "demo", seed: int = 0,
+                      variation: str | VariationConfig = "standard", max_seconds: float | None = None):
+    """The audio ``generate`` renders for one performance, before its features.
+
+    Same streams as ``generate_work``, so extracting features from this audio
+    reproduces what the generator wrote (the consistency test of
+    ``coversearch extract``).
+
+    Args:
+        work_id: a work of the generated set, e.g. ``W_22``.
+        version: index of the performance in its work (0 = the original).
+        profile, seed, variation, max_seconds: as given to :func:`generate`.
+
+    Returns:
+        (audio, sample_rate): (N,) float32 mono at 11,025 Hz, and 11025.
+    """
+    from coversearch.synth.render import SR, render_audio
+
+    prof = get_profile(profile)
+    cfg = variation_config(variation) if isinstance(variation, str) else variation
+    cap = max_seconds if max_seconds is not None else prof.max_seconds
+    min_s = min(prof.min_seconds, cap) if cap else prof.min_seconds
+    wnum = _num(work_id)
+    work = compose_work(np.random.default_rng([seed, wnum]), work_id)
+    r_perf, r_audio, _, _ = _streams(seed, wnum, version, cfg)
+    perf = perform(work, r_perf, cfg, original=(version == 0), max_seconds=cap, min_seconds=min_s)
+    audio, _ = render_audio(perf, r_audio, cfg)
+    return audio, SR
 
 
 def _record(work, perf, pid: str, r_meta: np.random.Generator, orig: bool) -> dict:
@@ -192,13 +226,17 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         roots (folders written), metadata (path).
     """
     feats = _check(features, hop, layout, jobs)
+    if seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {seed}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ConfigError(f"--max-seconds must be > 0, got {max_seconds}")
     prof = get_profile(profile)
     cfg = variation_config(variation) if isinstance(variation, str) else variation
     if not isinstance(cfg, VariationConfig):
         raise ConfigError(f"unknown variation {variation!r}: choose one of {', '.join(VARIATIONS)}")
+    works = membership(prof, seed, n_works)  # checks --n-works before any folder is made
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
-    works = membership(prof, seed, n_works)
     cap = max_seconds if max_seconds is not None else prof.max_seconds
     options = {"generator_version": GENERATOR_VERSION, "profile": profile, "seed": seed, "features": list(feats),
                "hop": hop, "layout": layout, "n_works": len(works), "max_seconds": cap,

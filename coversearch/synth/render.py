@@ -9,8 +9,9 @@ timbre cue identifies a work.
 
 Features, computed as Da-TACOS did where it pays:
 
-- ``hpcp``: essentia's SpectralPeaks -> SpectralWhitening -> HPCP with the
-  parameters of the Da-TACOS extractor (size 12, reference 440 Hz so bin 0 is
+- ``hpcp``: the Da-TACOS HPCP chain of ``coversearch.audio.hpcp`` (shared
+  with ``coversearch extract``): essentia's SpectralPeaks -> SpectralWhitening
+  -> HPCP with the parameters of the Da-TACOS extractor (size 12, reference 440 Hz so bin 0 is
   A, 8 harmonics, 100-3500 Hz, unitMax). One deviation, for speed: audio is
   synthesised at 11,025 Hz and framed with 1,024 samples -- the same 92.9 ms
   blackmanharris62 window and 10.8 Hz bin spacing as 4,096 samples at
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from coversearch.audio.hpcp import HpcpExtractor
 from coversearch.synth.music import Performance
 
 SR = 11025
@@ -274,22 +276,13 @@ def render_audio(perf: Performance, rng: np.random.Generator, cfg) -> tuple[np.n
 
 
 # ------------------------------------------------------------------ features
-class Extractor:
-    """Feature extractor, configured once per process (essentia algorithms, filterbank)."""
+class Extractor(HpcpExtractor):
+    """Feature extractor, configured once per process: the shared HPCP chain
+    (``coversearch.audio.hpcp``) at the generator's 11,025 Hz, plus a chroma
+    filterbank for CENS."""
 
     def __init__(self):
-        import essentia
-
-        essentia.log.infoActive = False  # before essentia.standard: silences its import banner
-        import essentia.standard as es  # heavy; imported only when rendering
-
-        self.window = es.Windowing(type="blackmanharris62", size=FRAME, zeroPhase=False)(
-            np.ones(FRAME, dtype=np.float32)).astype(np.float32)
-        self.peaks = es.SpectralPeaks(magnitudeThreshold=0, minFrequency=100, maxFrequency=3500, maxPeaks=100,
-                                      orderBy="frequency", sampleRate=SR)
-        self.white = es.SpectralWhitening(maxFrequency=3500, sampleRate=SR)
-        self.hpcp = es.HPCP(size=12, referenceFrequency=440, harmonics=8, minFrequency=100, maxFrequency=3500,
-                            nonLinear=False, sampleRate=SR)
+        super().__init__(SR)
         # C-based chroma filterbank for CENS: constant-Q-like weights (CQT sums
         # ~constant bins per semitone; the STFT has more at high frequencies)
         f = np.arange(FRAME // 2 + 1) * SR / FRAME
@@ -308,32 +301,22 @@ class Extractor:
         self._cw = w[ok][order].astype(np.float32)
         self._cstarts = np.searchsorted(pc[ok][order], np.arange(12))
 
-    def spectra(self, audio: np.ndarray, hop: int):
-        """Yield (T_block, 513) float32 magnitude spectra, centred frames, in blocks."""
-        h = hop // 4
-        pad = np.concatenate([np.zeros(FRAME // 2, np.float32), audio, np.zeros(FRAME // 2, np.float32)])
-        n_frames = audio.size // h + 1
-        view = np.lib.stride_tricks.sliding_window_view(pad, FRAME)[::h][:n_frames]
-        for s in range(0, n_frames, 2048):
-            fr = view[s:s + 2048] * self.window
-            yield np.abs(np.fft.rfft(fr, axis=1)).astype(np.float32)
+    def spectra(self, audio: np.ndarray, hop: int, n_frames: int | None = None, block: int | None = None):
+        """Yield (T_block, 513) float32 magnitude spectra, centred frames, in blocks.
+
+        The generator's frame count is ``N // (hop / 4) + 1`` (one fewer than
+        essentia's FrameGenerator when N is not a multiple of the hop).
+        """
+        if n_frames is None:
+            n_frames = audio.size // (hop // self.decimation) + 1
+        return super().spectra(audio, hop, n_frames, block)
 
     def features(self, audio: np.ndarray, hop: int, want_hpcp: bool, want_cens: bool):
         """HPCP (T, 12) float32 and chroma (T, 12) float32 (pre-CENS) of ``audio``."""
         hp_blocks, ch_blocks = [], []
         for S in self.spectra(audio, hop):
             if want_hpcp:
-                H = np.zeros((S.shape[0], 12), dtype=np.float32)
-                loud = S.max(axis=1) > 1e-7
-                # __compute__ skips the Python wrapper's per-call type checks
-                # (half the cost at 40 us/frame); rows of S are C-contiguous float32
-                peaks, white, hpcp = self.peaks.__compute__, self.white.__compute__, self.hpcp.__compute__
-                for i in np.nonzero(loud)[0]:
-                    s = S[i]
-                    fr, mg = peaks(s)
-                    if fr.size:
-                        H[i] = hpcp(fr, white(s, fr, mg))
-                hp_blocks.append(H)
+                hp_blocks.append(self.hpcp_of_spectra(S))
             if want_cens:
                 ch_blocks.append(np.add.reduceat(S[:, self._cbins] * self._cw, self._cstarts, axis=1))
         hp = np.concatenate(hp_blocks) if want_hpcp else None

@@ -1,0 +1,236 @@
+"""Audio input: extraction speed (decode and HPCP separately, x real time per
+core), the whole ``coversearch query --audio`` wall time for a 4-minute song,
+and the consistency of ``extract`` with the generator's own HPCP.
+
+The song: the generator's audio (demo profile, seed 0) of successive
+performances of W_22 joined to exactly 240 s (synthetic music: its spectra
+carry noise, so SpectralPeaks finds as many peaks per frame as in real
+recordings; ~80 of the 100 allowed), written at 44.1 kHz as mp3 (192 kbps),
+wav (16-bit) and, at 48 kHz, flac (so decoding includes resampling).
+
+- decode: CPU seconds of ``audio.decode.load_audio`` (FFmpeg in essentia,
+  resampling to 44.1 kHz mono), best of 3.
+- HPCP: CPU seconds of ``audio.hpcp.HpcpExtractor.hpcp`` on the decoded
+  audio (the Da-TACOS chain), best of 3; beside it the same chain written
+  frame by frame as acoss did (``reference_hpcp``), once.
+- cens: librosa's chroma_cens (after a warm-up call), once, when installed.
+- query: wall time of the process ``coversearch query --audio song.mp3 --k 10``
+  (and with ``--rerank``), median of 3 after one warm-up run, against a small
+  index built with ``build-index --audio`` from 6 generated 30-s files
+  (search time is negligible at any catalogue size next to extraction; the
+  flat search of 15,000 items is 0.4 ms, see bench_query). The process's CPU
+  time (user + sys, from ``getrusage``) is reported too: on a shared, loaded
+  machine the wall time measures the queue for a core, and the CPU time
+  approximates the wall time on an idle one (decoding and HPCP, nearly all
+  of it, run on one thread; torch may spread the small embedding over two,
+  which makes the CPU time an upper bound there).
+- consistency: one whole demo performance (W_18 v0) generated to h5 and
+  rendered to wav and mp3, extracted, compared frame by frame and by
+  embedding (skipped with ``--quick``).
+
+"Per core": CPU time of one process (essentia and numpy run single-threaded
+here; torch is set to 1 thread for the in-process parts).
+
+Usage::
+
+    python benchmarks/bench_audio.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, REPO, table, write_result  # noqa: E402
+
+SONG_SECONDS = 240.0
+
+
+def _write(path: Path, audio: np.ndarray, sr: int, out_sr: int, fmt: str) -> Path:
+    from coversearch.audio.decode import essentia_standard
+
+    es = essentia_standard()
+    if out_sr != sr:
+        audio = es.Resample(inputSampleRate=sr, outputSampleRate=out_sr, quality=0)(audio)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    es.MonoWriter(filename=str(tmp), format=fmt, sampleRate=out_sr, bitrate=192)(np.asarray(audio, np.float32))
+    os.replace(tmp, path)
+    return path
+
+
+def make_song(folder: Path) -> dict[str, Path]:
+    """The 4-minute song in three files (reused when present)."""
+    from coversearch.synth.generate import performance_audio
+
+    files = {"mp3 44.1k": folder / "song.mp3", "wav 44.1k": folder / "song.wav", "flac 48k": folder / "song.flac"}
+    if all(p.is_file() for p in files.values()):
+        return files
+    parts, total, v = [], 0, 0
+    while total < SONG_SECONDS * 11025:
+        a, sr = performance_audio("W_22", v, max_seconds=None)
+        parts.append(a)
+        total += a.size
+        v += 1
+    song = np.concatenate(parts)[: int(SONG_SECONDS * sr)]
+    _write(files["mp3 44.1k"], song, sr, 44100, "mp3")
+    _write(files["wav 44.1k"], song, sr, 44100, "wav")
+    _write(files["flac 48k"], song, sr, 48000, "flac")
+    return files
+
+
+def _cpu(fn, repeat: int):
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        c0 = time.process_time()
+        out = fn()
+        best = min(best, time.process_time() - c0)
+    return best, out
+
+
+def speed(files: dict[str, Path], repeat: int) -> list[dict]:
+    from coversearch.audio.decode import load_audio
+    from coversearch.audio.hpcp import HpcpExtractor, reference_hpcp
+
+    ex = HpcpExtractor()
+    rows = []
+    audio = None
+    for name, f in files.items():
+        t, audio = _cpu(lambda: load_audio(f), repeat)
+        rows.append({"stage": f"decode {name}", "cpu_s": t, "x_real_time_per_core": SONG_SECONDS / t})
+    t, hp = _cpu(lambda: ex.hpcp(audio), repeat)
+    rows.append({"stage": "HPCP (coversearch extractor)", "cpu_s": t, "x_real_time_per_core": SONG_SECONDS / t,
+                 "frames": hp.shape[0], "us_per_frame": t / hp.shape[0] * 1e6})
+    t, ref = _cpu(lambda: reference_hpcp(audio), 1)
+    rows.append({"stage": "HPCP (acoss frame-by-frame chain)", "cpu_s": t, "x_real_time_per_core": SONG_SECONDS / t,
+                 "frames": ref.shape[0], "us_per_frame": t / ref.shape[0] * 1e6,
+                 "max_abs_diff_vs_ours": float(np.abs(ref - hp).max())})
+    try:
+        from coversearch.audio.extract import cens
+
+        cens(audio[:44100 * 5])  # warm-up: librosa compiles with numba on first use
+        t, c = _cpu(lambda: cens(audio), 1)
+        rows.append({"stage": "chroma_cens (librosa)", "cpu_s": t, "x_real_time_per_core": SONG_SECONDS / t,
+                     "frames": c.shape[0], "us_per_frame": t / c.shape[0] * 1e6})
+    except ImportError:
+        pass
+    return rows
+
+
+def query_wall(song: Path, folder: Path, repeat: int) -> list[dict]:
+    """Wall time of the whole CLI process (subprocess) for --audio, plain and --rerank."""
+    from coversearch.synth.generate import performance_audio
+
+    music = folder / "index-music"
+    for w in ("W_18", "W_26", "W_92", "W_132", "W_218", "W_22"):
+        p = music / f"{w}.wav"
+        if not p.is_file():
+            a, sr = performance_audio(w, 1 if w == "W_22" else 0, max_seconds=30)
+            _write(p, a, sr, sr, "wav")
+    idx = folder / "index"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    exe = [str(Path(sys.executable).with_name("coversearch"))]  # the console script, as a user runs it
+    if not (idx / "manifest.json").is_file():
+        subprocess.run(exe + ["build-index", "--audio", str(music), "--index-dir", str(idx), "--features-dir",
+                              str(folder / "index-features"), "--quiet", "--jobs", "1"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+    rows = []
+    for extra in ([], ["--rerank"]):
+        cmd = exe + ["query", "--audio", str(song), "--k", "10", "--index-dir", str(idx), "--json"] + extra
+        times, cpus = [], []
+        for i in range(repeat + 1):
+            ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            dt = time.perf_counter() - t0
+            ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+            if r.returncode:
+                raise SystemExit(f"query failed: {r.stderr.strip().splitlines()[-1]}")
+            if i:  # the first run warms the page cache
+                times.append(dt)
+                cpus.append(cpu)
+        top = json.loads(r.stdout)["results"][0]
+        rows.append({"command": "query --audio song.mp3 --k 10" + (" --rerank" if extra else ""),
+                     "wall_s_median": statistics.median(times), "wall_s_max": max(times),
+                     "cpu_s_median": statistics.median(cpus), "runs": len(times),
+                     "top_result": top["perf_title"]})
+    return rows
+
+
+def consistency(folder: Path) -> list[dict]:
+    """A whole demo performance: the generator's h5 vs extract of its audio as wav and mp3."""
+    import h5py
+
+    from coversearch.audio.extract import extract_file
+    from coversearch.features.prepare import prepare
+    from coversearch.model.checkpoint import load_checkpoint
+    from coversearch.model.embed import embed_sequences
+    from coversearch.synth import generate
+    from coversearch.synth.generate import performance_audio
+
+    root = folder / "consistency-gen"
+    generate(root, profile="demo", seed=0, n_works=1, features=("hpcp",), hop=512, layout="per-feature",
+             progress=False)
+    meta = json.loads(next((root / "da-tacos_metadata").glob("*.json")).read_text())
+    work = next(iter(meta))
+    pid = next(iter(meta[work]))
+    with h5py.File(root / f"da-tacos_benchmark_subset_hpcp/{work}_hpcp/{pid}_hpcp.h5") as h:
+        ref = h["hpcp"][:]
+    audio, sr = performance_audio(work, 0)
+    net, _ = load_checkpoint(None)
+    e_ref = embed_sequences(net, [prepare(ref, 512)], threads=1)[0]
+    rows = []
+    for fmt, out_sr in (("wav", sr), ("mp3", 44100)):
+        got = extract_file(_write(folder / f"consistency.{fmt}", audio, sr, out_sr, fmt))["hpcp"]
+        n = min(len(got), len(ref))
+        d = np.abs(got[:n] - ref[:n])
+        rows.append({"file": f"{fmt} ({out_sr} Hz{', 192 kbps' if fmt == 'mp3' else ', 16-bit'})",
+                     "seconds": round(audio.size / sr, 1), "frames": f"{len(got)} vs {len(ref)}",
+                     "correlation": float(np.corrcoef(got[:n].ravel(), ref[:n].ravel())[0, 1]),
+                     "mean_abs_diff": float(d.mean()), "p99_frame_max_diff": float(np.percentile(d.max(axis=1), 99)),
+                     "max_abs_diff": float(d.max()),
+                     "embedding_cosine_distance": 1 - float(embed_sequences(net, [prepare(got, 512)], threads=1)[0] @ e_ref)})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="one repeat, no consistency run (~2 min)")
+    ap.add_argument("--dir", type=Path, default=DATA / "bench-audio", help="generated inputs (reused)")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    repeat = 1 if args.quick else 3
+    files = make_song(args.dir)
+    rows = speed(files, repeat)
+    print(table(rows, ["stage", "cpu_s", "x_real_time_per_core", "us_per_frame"],
+                title=f"extraction of a {SONG_SECONDS:.0f}-s song, CPU time of one process"))
+    qrows = query_wall(files["mp3 44.1k"], args.dir, repeat)
+    print(table(qrows, ["command", "wall_s_median", "wall_s_max", "cpu_s_median", "runs"],
+                title="\nwhole process: wall time, and its CPU time (user + sys; = the wall time of an idle core)"))
+    crows = [] if args.quick else consistency(args.dir)
+    if crows:
+        print(table(crows, ["file", "seconds", "frames", "correlation", "mean_abs_diff", "p99_frame_max_diff",
+                            "embedding_cosine_distance"], title="\nextract vs the generator's own h5"))
+    load = os.getloadavg()
+    print(f"\nload average during the run: {load[0]:.1f} (2 cores)")
+    write_result("audio", {"song_seconds": SONG_SECONDS, "extraction": rows, "query": qrows, "consistency": crows,
+                           "load_average_end": load},
+                 args={"quick": args.quick}, seconds=time.perf_counter() - t0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""`coversearch compare` and `coversearch calibrate`: a real (tiny) calibration,
+then ids, h5 files and every bad input through the CLI."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from coversearch import api
+from coversearch.cli import main
+from coversearch.compare import Calibration, calibration_path, load_calibration
+from coversearch.errors import ConfigError
+from coversearch.model.checkpoint import save_checkpoint
+from coversearch.model.config import EncoderConfig
+from coversearch.model.encoder import Encoder
+from tests.conftest import write_versions_root
+
+
+def _model(path, dim=32, seed=0):
+    torch.manual_seed(seed)
+    save_checkpoint(path, Encoder(EncoderConfig(dim=dim, channels=8, hidden=16)), {"history": []})
+    return path
+
+
+def _versions_root(root, seed, n_works=6, n_versions=3, first_work=1):
+    """Works W_first_work.. whose versions are P_{w * 10 + v + 1} (W_1: P_11..P_13)."""
+    return write_versions_root(root, seed, n_works=n_works, n_versions=n_versions, first_work=first_work, id_offset=0)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("compare")
+    root = _versions_root(tmp / "data", seed=0)
+    val = _versions_root(tmp / "val", seed=1, n_works=6, first_work=101)
+    wide = _versions_root(tmp / "wide", seed=2, n_works=3, first_work=201)
+    model = _model(tmp / "m.pt")
+    idx = tmp / "idx"
+    api.build_index(root, model=model, index_dir=idx, jobs=1, progress=False, log=lambda *_: None)
+    rec = api.calibrate(val, model=model, wide_data=wide, seed=0, jobs=1, progress=False, log=lambda *_: None)
+    return {"tmp": tmp, "root": root, "model": model, "idx": idx, "rec": rec}
+
+
+def _run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def _one_line_error(r, code, *needles):
+    assert r.exit_code == code, (r.exit_code, r.output)
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("Error: "), r.stderr
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_calibration_record_is_complete(setup):
+    rec, model = setup["rec"], setup["model"]
+    path = calibration_path(model)
+    assert path.name == "m.calibration.json" and path.is_file()
+    cal = load_calibration(model)
+    assert cal.model_hash == rec["model_hash"]
+    f = rec["fused"]
+    # 6 works x 3 versions: 4 calibration works -> 12 version pairs, as many cross-work pairs
+    assert rec["split"]["calibration_works"] == 4 and rec["split"]["test_works"] == 2
+    assert f["calibration"]["n_positive"] == 12 and f["calibration"]["n_negative"] == 12
+    assert f["test"]["n_positive"] == 6 and f["wide"]["n_positive"] == 9
+    assert f["test_nearest_other_work"]["n_negative"] == 6
+    for part in ("calibration", "test", "wide"):
+        assert 0.0 <= f[part]["far"] <= 1.0 and 0.0 <= f[part]["frr"] <= 1.0
+    assert rec["cosine"]["threshold"] > 0
+    assert "works" in cal.summary() and "FAR" in cal.summary()
+
+
+def test_compare_two_ids(setup):
+    idx, model = setup["idx"], setup["model"]
+    r = _run("compare", "P_11", "P_12", "--index-dir", idx, "--model", model)
+    assert r.exit_code == 0, r.output
+    assert "verdict: " in r.output and "confidence" in r.output and "known works: the same" in r.output
+    r = _run("compare", "P_11", "P_21", "--index-dir", idx, "--model", model, "--json")
+    out = json.loads(r.output)
+    from coversearch.index.bundle import load_bundle
+
+    b = load_bundle(idx, load_index=False)
+    cos = float(np.dot(b.vector_of("P_11"), b.vector_of("P_21")))
+    assert out["cosine_distance"] == pytest.approx(1 - cos, abs=1e-6)
+    cal = Calibration.from_record(setup["rec"], calibration_path(model))
+    assert out["versions"] == (out["fused"] >= cal.threshold)
+    assert 0.5 <= out["confidence"] <= 1.0
+    assert out["fused"] == pytest.approx((1 - cal.weight) * cos + cal.weight * out["qmax_norm"])
+    # symmetric
+    back = api.compare("P_21", "P_11", index_dir=idx, model=model)
+    assert back["fused"] == pytest.approx(out["fused"]) and back["versions"] == out["versions"]
+
+
+def test_compare_id_with_h5(setup):
+    idx, model, root = setup["idx"], setup["model"], setup["root"]
+    f = next(root.rglob("P_11_hpcp.h5"))
+    out = api.compare("P_11", str(f), index_dir=idx, model=model)
+    assert out["b"]["kind"] == "h5" and out["b"]["perf_id"] == "P_11"
+    assert out["cosine_distance"] < 1e-5  # the same recording, embedded on the fly
+    g = next(root.rglob("P_12_hpcp.h5"))
+    r = _run("compare", f, g, "--model", model, "--index-dir", setup["tmp"] / "no-index")
+    assert r.exit_code == 0, r.output  # two files need no index
+    assert "P_11 of work W_1" in r.output
+
+
+def test_compare_bad_inputs(setup, tmp_path):
+    idx, model = setup["idx"], setup["model"]
+    _one_line_error(_run("compare", "P_11", "P_99999", "--index-dir", idx, "--model", model), 3, "P_99999")
+    _one_line_error(_run("compare", "P_11", tmp_path / "nope.h5", "--index-dir", idx, "--model", model), 2, "nope.h5")
+    (tmp_path / "notes.txt").write_text("x")
+    _one_line_error(_run("compare", "P_11", tmp_path / "notes.txt", "--index-dir", idx, "--model", model), 2, "notes.txt")
+    _one_line_error(_run("compare", "P_11", "P_12", "--index-dir", tmp_path / "none", "--model", model), 4, "build-index")
+    # a model other than the index's: its own calibration exists, the index does not match
+    other = _model(tmp_path / "other.pt", seed=1)
+    shutil.copy(calibration_path(model), calibration_path(other))
+    rec = json.loads(calibration_path(other).read_text())
+    from coversearch.compare import model_file_and_hash
+
+    rec["model_hash"] = model_file_and_hash(other)[1]
+    calibration_path(other).write_text(json.dumps(rec))
+    _one_line_error(_run("compare", "P_11", "P_12", "--index-dir", idx, "--model", other), 4, "built by model")
+
+
+def test_calibration_missing_corrupt_or_foreign(setup, tmp_path):
+    idx = setup["idx"]
+    m2 = tmp_path / "m2.pt"
+    shutil.copy(setup["model"], m2)  # same weights, no calibration beside it
+    _one_line_error(_run("compare", "P_11", "P_12", "--index-dir", idx, "--model", m2), 5, "calibrat", "m2.calibration.json")
+    calibration_path(m2).write_text("{not json")
+    _one_line_error(_run("compare", "P_11", "P_12", "--index-dir", idx, "--model", m2), 5, "corrupt")
+    rec = dict(setup["rec"])
+    del rec["fused"]
+    calibration_path(m2).write_text(json.dumps(rec))
+    _one_line_error(_run("compare", "P_11", "P_12", "--index-dir", idx, "--model", m2), 5, "malformed")
+    rec = dict(setup["rec"], model_hash="0123456789abcdef")
+    calibration_path(m2).write_text(json.dumps(rec))
+    with pytest.raises(ConfigError, match="0123456789abcdef"):
+        load_calibration(m2, setup["rec"]["model_hash"])
+
+
+def test_help_says_how_it_was_calibrated():
+    r = _run("compare", "--help")
+    assert r.exit_code == 0
+    assert "calibrat" in r.output.lower()
+
+
+@pytest.mark.parametrize("args,option", [
+    (["evaluate", "--max-queries", "0"], "--max-queries"),
+    (["evaluate", "--max-queries", "-3"], "--max-queries"),
+    (["evaluate", "--rerank", "--shortlist", "0"], "--shortlist"),
+    (["evaluate", "--rerank", "--jobs", "0"], "--jobs"),
+    (["query", "P_11", "--rerank", "--shortlist", "0"], "--shortlist"),
+])
+def test_zero_numeric_options_are_refused(setup, args, option):
+    r = _run(*args, "--index-dir", setup["idx"])
+    _one_line_error(r, 5, option)
+
+
+def test_numeric_options_of_other_commands(tmp_path):
+    for args, option in ((["synth", tmp_path / "s", "--n-works", "0"], "--n-works"),
+                         (["synth", tmp_path / "s", "--max-seconds", "-1", "--n-works", "1"], "--max-seconds"),
+                         (["synth", tmp_path / "s", "--seed", "-1", "--n-works", "1"], "--seed"),
+                         (["build-index", "--data", tmp_path, "--jobs", "0"], "--jobs"),
+                         (["train", "--data", tmp_path, "--epochs", "0"], "--epochs"),
+                         (["train", "--data", tmp_path, "--lr", "0"], "--lr"),
+                         (["train", "--data", tmp_path, "--works-per-batch", "1"], "--works-per-batch"),
+                         (["calibrate", "--val-data", tmp_path, "--test-fraction", "1"], "--test-fraction")):
+        _one_line_error(_run(*args), 5, option)
+    assert not (tmp_path / "s").exists()  # a refused synth makes no folder
+
+
+def test_skip_bad_quiet_lists_skipped_files_last(tmp_path):
+    root = _versions_root(tmp_path / "d", seed=3, n_works=2)
+    bad = next(root.rglob("P_12_hpcp.h5"))
+    bad.write_bytes(bad.read_bytes()[:300])
+    model = _model(tmp_path / "m.pt")
+    r = _run("build-index", "--data", root, "--model", model, "--index-dir", tmp_path / "i", "--jobs", "1",
+             "--skip-bad", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().splitlines()[-1].endswith("P_12_hpcp.h5")
