@@ -606,7 +606,8 @@ def tune_rerank(
 
 
 
-def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | Path | None = None) -> dict:
+def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | Path | None = None,
+            bundle=None, kinds: tuple[str, str] | None = None) -> dict:
     """Are ``a`` and ``b`` versions of the same work? Each is an indexed
     performance id, a Da-TACOS h5 file, or an audio file.
 
@@ -614,6 +615,13 @@ def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model:
     embeddings; fused cosine + alignment score of the re-rank stage) and
     decides with the threshold calibrated for the model
     (``NAME.calibration.json`` beside it; :mod:`coversearch.compare`).
+    An audio file is decoded and its HPCP extracted as ``query --audio``
+    does (:func:`audio_sequence`), with the same one-line errors.
+
+    ``bundle``: an index already loaded from ``index_dir`` (the HTTP server
+    passes its snapshot, so a request never mixes two builds). ``kinds``:
+    the kind of each side (``id``, ``h5``, ``audio``) when the caller knows
+    it; the server passes it so a client's string is never opened as a path.
 
     Returns:
         {"a": {...}, "b": {...}, "cosine_distance", "qmax", "qmax_norm",
@@ -632,12 +640,13 @@ def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model:
 
     mpath, mhash = model_file_and_hash(model)
     cal = load_calibration(mpath, mhash)
-    kinds = [_compare_kind(x) for x in (a, b)]
-    bundle = cache = net = None
+    kinds = list(kinds) if kinds is not None else [_compare_kind(x) for x in (a, b)]
+    cache = net = None
     if "id" in kinds:
-        from coversearch.index.bundle import load_bundle
+        if bundle is None:
+            from coversearch.index.bundle import load_bundle
 
-        bundle = load_bundle(index_dir, load_index=False)
+            bundle = load_bundle(index_dir, load_index=False)
         if bundle.manifest.model_hash != mhash:
             bundle.check_model(mhash, int(bundle.manifest.dim))
         cache = _sequences_of(bundle)
@@ -666,11 +675,10 @@ def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model:
     return out
 
 
-_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
-
-
 def _compare_kind(x: str) -> str:
     """``h5``, ``audio`` or ``id`` for a ``compare`` argument."""
+    from coversearch.audio.decode import AUDIO_EXTENSIONS as _AUDIO_SUFFIXES
+
     p = Path(x)
     suffix = p.suffix.lower()
     if p.is_dir():
@@ -696,7 +704,7 @@ def _compare_file_sequence(x: str, kind: str, feature: str):
 
         c = load_chroma(x, feature)
         return prepare(c.frames, c.hop), {"kind": "h5", "file": str(x), "perf_id": c.perf_id, "work_id": c.work_id}
-    raise DataError(f"{x}: audio files are not supported yet; extract it first (`coversearch extract`) and compare the h5")
+    return audio_sequence(x, feature), {"kind": "audio", "file": str(x)}
 
 
 def calibrate(val_data, **kw) -> dict:

@@ -14,7 +14,8 @@ def _compare_help() -> str:
 
     return (
         "Are A and B versions of the same work? Each is a performance id in the index, "
-        "or a Da-TACOS h5 file (audio files: not yet; extract them to h5 first).\n\n"
+        "a Da-TACOS h5 file, or an audio file (wav, flac, mp3, ogg, ...: decoded and its HPCP "
+        "extracted as `query --audio` does; at least 5 s).\n\n"
         "Prints the cosine distance of the two embeddings, the alignment score "
         "(Serra09 Qmax, normalised as the re-rank stage does) and their fused score, "
         "and a verdict 'versions' / 'not versions' with its confidence: the probability "
