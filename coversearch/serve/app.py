@@ -97,7 +97,7 @@ QUERY_PARAMS = [
     {"name": "rerank", "in": "query", "schema": {"type": "boolean", "default": False},
      "description": "re-order the cosine shortlist by alignment (heavy: runs in the bounded pool)"},
     {"name": "shortlist", "in": "query", "schema": {"type": "integer", "minimum": 1},
-     "description": "with rerank: how many cosine neighbours to align (default: the index's tuned value)"},
+     "description": "with rerank: how many cosine neighbours are eligible (K1; default: the index's rerank.json, 2% of the catalogue, at least 200)"},
     {"name": "profile", "in": "query", "schema": {"type": "boolean", "default": False},
      "description": "add `profile`: the distances of the query's versions and a histogram of the rest"},
 ]
