@@ -8,7 +8,8 @@ On a subset of synthetic benchmark data small enough for all-pairs alignment
   MAP / MR1 / P@10 and time per pair (one thread);
 * embedding only: cosine of the encoder's vectors; time per query = one flat
   FAISS search (query by id: the vector is stored);
-* hybrid: cosine shortlist of K, re-ranked by :func:`coversearch.rerank.rerank`;
+* hybrid: cosine shortlist of K, re-ranked by :func:`coversearch.rerank.score_query`
+  (full alignment of all K: the cascade with K2 = K);
   the Qmax normalisation and fusion weight are tuned on *validation works*
   (a disjoint third of the subset) and evaluated on the rest; time per query =
   search + measured ``rerank`` call (1 and 2 threads, 10 queries); recall@K
@@ -142,14 +143,14 @@ def flat_search_seconds(vec: np.ndarray, k: int, n_queries: int = 50) -> float:
 
 def all_pairs_raw(seqs, cfg, jobs: int) -> tuple[np.ndarray, float, int]:
     """Symmetric (N, N) raw Qmax from one triangle; (matrix, seconds, pairs)."""
-    from coversearch.align import qmax_scores_one_to_many
+    from coversearch.rerank import align_shortlist  # the re-rank's own aligner (one compiled batch per row)
 
     n = len(seqs)
     raw = np.zeros((n, n))
-    qmax_scores_one_to_many(seqs[0], seqs[:2], config=cfg)  # compile the numba kernel outside the timing
+    align_shortlist(seqs[0], seqs[:2], config=cfg)  # compile the numba kernel outside the timing
     with Timer() as t:
         for i in range(n - 1):
-            s = qmax_scores_one_to_many(seqs[i], seqs[i + 1:], config=cfg, jobs=jobs)
+            s = align_shortlist(seqs[i], seqs[i + 1:], config=cfg, jobs=jobs)[0]
             raw[i, i + 1:] = s
             raw[i + 1:, i] = s
             if i % 50 == 0:
@@ -220,10 +221,12 @@ def main() -> None:
     args = ap.parse_args()
     t_start = time.perf_counter()
 
-    from coversearch.align import AlignConfig, to_alignment_rate
-    from coversearch.rerank import evaluate_setting, rerank, tune
+    import dataclasses
 
-    cfg = AlignConfig(norm="none")
+    from coversearch.align import to_alignment_rate
+    from coversearch.rerank import RerankConfig, evaluate_setting, score_query, tune
+
+    cfg = dataclasses.replace(RerankConfig().align, norm="none")  # the re-rank's alignment, raw scores
     all_seqs, all_labels, tag = load_sequences(args)
     sub = pick_subset(all_labels, args.items, args.seed)
     seqs = [all_seqs[i] for i in sub]
@@ -278,8 +281,8 @@ def main() -> None:
                 cand = [seqs[test[j]] for j in s.rows[:kk]]
                 with Timer() as tm:
                     # weight 0.5: the cost of a re-rank that aligns (weight 0 would skip it)
-                    rerank(s.rows[:kk], s.cosine[:kk], seqs[test[q]], cand, weight=0.5,
-                           norm=best["norm"], config=AlignConfig(), jobs=jobs)
+                    score_query(s.rows[:kk], s.cosine[:kk], seqs[test[q]], cand, jobs=jobs,
+                                config=RerankConfig(weight=0.5, norm=best["norm"], shortlist=kk, fine=kk))
                 per_q[jobs].append(tm.s)
         search_s = flat_search_seconds(vec[test], k)
         rows.append({"split": "test", "method": "hybrid", "K": k, "norm": best["norm"], "weight": best["weight"],

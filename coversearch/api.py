@@ -122,7 +122,7 @@ def build_index(
     if engine == "ray":
         from coversearch.scale.ray_build import build_vectors
 
-        vectors, base, bad, extra, secs = build_vectors(
+        vectors, base, bad, extra, secs, seqs = build_vectors(
             source, index_dir, feature=feature, subset=subset, model_path=info["path"], model_hash=info["model_hash"],
             ray_address=ray_address, timeout=ray_timeout, shard_dir=shard_dir, skip_bad=skip_bad,
             model_batch=batch_size, progress=progress, log=log)
@@ -135,6 +135,7 @@ def build_index(
         t2 = time.perf_counter()
         base = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets, "path": cache.paths}
         bad, extra = report.bad, {"cache": str(cache.path)}
+        seqs = cache.sequences()
     meta = load_metadata(source)
     cols = {"perf_id": base["perf_id"], "work_id": base["work_id"], "subset": base["subset"]}
     for field in ("work_title", "work_artist", "perf_title", "perf_artist", "release_year", "instrumental"):
@@ -143,6 +144,8 @@ def build_index(
         cols["source"] = [meta.get(p, {}).get("source", "") for p in base["perf_id"]]
     cols["path"] = base["path"]
     spec = choose_index(len(vectors), vectors.shape[1], kind=index_type)
+    from coversearch.rerank import RerankConfig
+
     manifest = write_bundle(
         index_dir,
         vectors,
@@ -157,6 +160,8 @@ def build_index(
             "source": str(Path(source).resolve()),
             "extra": {**extra, "engine": engine, "skipped": [p for p, _ in bad]},
         },
+        sequences=seqs,  # re-ranking reads the index's own copy, never the source
+        json_files={RERANK_FILE: {"config": RerankConfig().to_dict(), "chosen_by": "defaults"}},
         store=store_cfg,
     )
     t3 = time.perf_counter()
@@ -190,9 +195,10 @@ def query(
     A file or audio query that is itself in the index is marked
     ``same_recording`` (see ``_same_recording``) instead of being dropped.
 
-    With ``rerank``, the ``shortlist`` nearest by cosine (default: the index's
-    tuned ``rerank.json``) are re-ordered by the fused cosine + Qmax alignment
-    score; the eligible items never change, only their order.
+    With ``rerank``, the ``shortlist`` (K1) nearest by cosine (default: the
+    index's ``rerank.json`` rule, 2% of the catalogue, at least 200) are
+    re-ordered by the alignment cascade (:func:`coversearch.rerank.score_query`);
+    the eligible items never change, only their order. ``jobs``: cores.
 
     ``bundle`` is an index already loaded from ``index_dir`` (the HTTP server
     keeps one in memory and swaps it whole on reload); ``with_vector`` adds the
@@ -221,7 +227,14 @@ def query(
         raise ConfigError(f"--k must be >= 1, got {k}")
     at_least("--shortlist", shortlist)
     at_least("--jobs", jobs)
-    bundle = bundle if bundle is not None else open_index(index_dir, store, milvus_uri)
+    # a one-shot audio query analyses its audio in a child process while this one loads the index and model
+    pending = _start_audio(audio, index_dir) if audio is not None and bundle is None else None
+    try:
+        bundle = bundle if bundle is not None else open_index(index_dir, store, milvus_uri)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
     items = bundle.items
     if perf_id is not None:
         row = bundle.row_of(perf_id)
@@ -230,28 +243,26 @@ def query(
         exclude = [row]
         qseq = None
     elif audio is not None:
-        vec, qinfo, qseq = _embed_audio(audio, bundle, model)
+        vec, qinfo, qseq = _embed_audio(audio, bundle, model, pending)
         exclude = []
     else:
         vec, qinfo, qseq = _embed_file(file, bundle, model)
         exclude = []
-    fused = None
+    fused = stage = None
     if rerank:
-        from coversearch.rerank import rerank as rerank_rows
+        from coversearch.rerank import score_query
 
-        cfg = load_rerank_config(index_dir)
-        kk = max(k, shortlist or cfg.shortlist)
-        scores, rows = bundle.search(vec, kk, exclude_rows=exclude)
-        cache = _cache_of(bundle)
+        cfg = load_rerank_config(bundle)
+        seqs = bundle.sequences()
+        k1 = max(k, shortlist or cfg.first_stage_k(bundle.count - len(exclude)))
+        scores, rows = bundle.search(vec, k1, exclude_rows=exclude)
         if qseq is None:
-            qseq = cache.sequence(perf_id)
-        cos_of = dict(zip(rows[0].tolist(), scores[0].tolist()))
-        order, fused_s = rerank_rows(rows[0], scores[0], qseq, lambda r: cache.sequence(int(r)),
-                                     weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
-        rows = order[None, :k]
-        scores = np.array([[cos_of[int(r)] for r in rows[0]]], np.float32)
-        fused = fused_s[:k]
-        qinfo["rerank"] = {"shortlist": kk, "weight": cfg.weight, "norm": cfg.norm}
+            qseq = seqs.sequence(row)
+        r = score_query(rows[0], scores[0], qseq, seqs, config=cfg, jobs=jobs)
+        rows = r.rows[None, :k]
+        scores = r.cosine[None, :k].astype(np.float32)
+        fused, stage = r.score[:k], r.stage[:k]
+        qinfo["rerank"] = {"shortlist": int(k1), "fine": cfg.fine, "weight": cfg.weight, "norm": cfg.norm}
     else:
         scores, rows = bundle.search(vec, k, exclude_rows=exclude)
     names = items.column_names
@@ -263,6 +274,7 @@ def query(
         rec.update(rank=rank, row=int(r), distance=float(1.0 - s), same_work=rec["work_id"] == qinfo.get("work_id"))
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
+            rec["rerank_stage"] = str(stage[rank - 1])
         rec["same_recording"] = _same_recording(qinfo, rec)
         results.append(rec)
     _adopt_work(qinfo, results)
@@ -275,19 +287,29 @@ def query(
 RERANK_FILE = "rerank.json"
 
 
-def load_rerank_config(index_dir: str | Path):
-    """The re-rank settings tuned for an index (``rerank.json``), else the defaults."""
-    import json
+def load_rerank_config(index):
+    """The re-rank settings of an index: its ``rerank.json`` (hash-checked
+    against the manifest), else the defaults.
 
+    Args:
+        index: an index folder or a loaded ``Bundle``.
+
+    Raises:
+        IndexMismatchError: rerank.json changed since it was listed.
+        ConfigError: unreadable settings.
+    """
+    from coversearch.index.bundle import Bundle, load_bundle, read_json_file
     from coversearch.rerank import RerankConfig
 
-    p = Path(index_dir) / RERANK_FILE
-    if not p.is_file():
+    bundle = index if isinstance(index, Bundle) else load_bundle(index, load_index=False)
+    d = read_json_file(bundle, RERANK_FILE)
+    if d is None:
         return RerankConfig()
     try:
-        return RerankConfig.from_dict(json.loads(p.read_text())["config"])
+        return RerankConfig.from_dict(d["config"])
     except (ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"{p}: unreadable re-rank settings ({e}); delete it or run `coversearch tune-rerank`") from None
+        raise ConfigError(f"{bundle.path / RERANK_FILE}: unreadable re-rank settings ({e}); "
+                          "run `coversearch tune-rerank` or rebuild the index") from None
 
 
 def open_index(index_dir, store: str | None = None, milvus_uri: str | None = None, *, load_index: bool = True):
@@ -302,8 +324,19 @@ def open_index(index_dir, store: str | None = None, milvus_uri: str | None = Non
     return bundle
 
 
+def _sequences_of(bundle):
+    """The prepared sequences of an index's items (row order): the folder's own
+    copy (:meth:`Bundle.sequences`), or for a folder built before it carried one,
+    the prepared cache it was built from (checked)."""
+    from coversearch.index.sequences import SEQUENCES
+
+    if SEQUENCES in bundle.manifest.files:
+        return bundle.sequences()
+    return _cache_of(bundle)
+
+
 def _cache_of(bundle):
-    """The prepared cache an index was built from (re-rank reads sequences there, never raw files)."""
+    """The prepared cache an index was built from (older index folders carry no sequences of their own)."""
     from coversearch.errors import IndexMismatchError
     from coversearch.features.cache import PreparedCache
 
@@ -406,11 +439,36 @@ def _query_model(bundle, model):
     return net, info
 
 
-def _embed_audio(audio, bundle, model):
+def _start_audio(audio, index_dir):
+    """Start ``audio_sequence`` of a query's audio in a forked child (:mod:`coversearch._background`),
+    with the feature the index's manifest names; it runs in the caller where forking is unsafe.
+    None when the manifest is unreadable (``open_index`` then reports it)."""
+    from coversearch import _background
+    from coversearch.audio.decode import check_audio_path
+    from coversearch.errors import IndexMismatchError
+    from coversearch.index.manifest import Manifest
+
+    check_audio_path(audio)  # missing, unsupported or empty: said now, not after loading the model
+    try:
+        feature = _audio_feature(Manifest.read(Path(index_dir) / "manifest.json").feature)
+    except (IndexMismatchError, ConfigError):
+        return None
+    pending = _background.start(audio_sequence, audio, feature)
+    pending.feature = feature
+    return pending
+
+
+def _embed_audio(audio, bundle, model, pending=None):
     from coversearch.model.embed import embed_sequences
 
-    net, _ = _query_model(bundle, model)
-    seq = audio_sequence(audio, bundle.manifest.feature)
+    try:
+        net, _ = _query_model(bundle, model)
+        feature = bundle.manifest.feature
+        seq = pending.result() if pending is not None and pending.feature == feature else \
+            audio_sequence(audio, feature)
+    finally:
+        if pending is not None:
+            pending.cancel()
     vec = embed_sequences(net, [seq])
     return vec, {"audio": str(Path(audio).resolve()), "perf_id": None, "work_id": None}, seq
 
@@ -438,14 +496,17 @@ def evaluate(
     shortlist: int | None = None,
     max_queries: int | None = None,
     jobs: int = 1,
+    rerank_config=None,
     store: str | None = None,
     milvus_uri: str | None = None,
 ) -> dict:
     """All-against-all retrieval metrics of an index (each query excluded from its own list).
 
-    With ``rerank``, each query's cosine shortlist is re-ordered by alignment
-    and the rest of the ranking stays in cosine order; ``max_queries`` evaluates
-    a fixed, seeded sample of the queries that have a version in the index.
+    With ``rerank``, each query's cosine shortlist is re-ordered by the
+    cascade (the index's ``rerank.json``, or ``rerank_config``, a
+    ``RerankConfig``) and the rest of the ranking stays in cosine order;
+    ``max_queries`` evaluates a fixed, seeded sample of the queries that have
+    a version in the index. ``recall_at_k`` is always the first stage's.
     For an index whose vectors are in Milvus, the vectors evaluated are the
     ones the collection returns (checked against the model and count first).
     """
@@ -465,7 +526,7 @@ def evaluate(
         vectors = np.asarray(bundle.vectors, np.float32)
     if rerank or max_queries:
         m = _evaluate_queries(bundle, vectors, labels, index_dir, rerank=rerank, shortlist=shortlist,
-                              max_queries=max_queries, jobs=jobs, progress=progress)
+                              max_queries=max_queries, jobs=jobs, progress=progress, config=rerank_config)
     else:
         m = retrieval_metrics(vectors, labels, k=k, block=block, progress=progress)
     m = {key: v for key, v in m.items() if not isinstance(v, np.ndarray)}
@@ -477,7 +538,7 @@ def evaluate(
 
 
 def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, max_queries, jobs, progress,
-                      block: int = 256):
+                      config=None, block: int = 256):
     """Metrics over a (sampled) set of queries, optionally re-ranked; all items stay
     candidates. Scores are ranked a block of queries at a time (memory O(block * N))."""
     import time
@@ -491,12 +552,13 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
     candidates = np.flatnonzero(counts[inv] >= 2)
     if max_queries and max_queries < len(candidates):
         candidates = np.sort(np.random.default_rng(0).choice(candidates, max_queries, replace=False))
-    cache = _cache_of(bundle) if rerank else None
-    cfg = load_rerank_config(index_dir) if rerank else None
-    kk = shortlist or (cfg.shortlist if cfg else 0)
+    # evaluate checks the full sha256 of the stored sequences (a query checks sizes)
+    store = bundle.sequences(verify_hashes=True) if rerank else None
+    cfg = (config or load_rerank_config(bundle)) if rerank else None
+    kk = (shortlist or cfg.first_stage_k(len(labels) - 1)) if rerank else 0
     from tqdm import tqdm
 
-    from coversearch.rerank import cosine_shortlist, rerank as rerank_rows, reranked_full_scores
+    from coversearch.rerank import cosine_shortlist, reranked_full_scores, score_query
 
     bar = tqdm(total=len(candidates), desc="re-ranking" if rerank else "scoring", disable=not progress)
     parts = []
@@ -509,10 +571,8 @@ def _evaluate_queries(bundle, vectors, labels, index_dir, *, rerank, shortlist, 
         if rerank:
             for i, q in enumerate(rows_q):
                 short = cosine_shortlist(scores[i], int(q), kk)
-                order, _ = rerank_rows(short, scores[i, short], cache.sequence(int(q)),
-                                       lambda r: cache.sequence(int(r)),
-                                       weight=cfg.weight, norm=cfg.norm, config=cfg.align, jobs=jobs)
-                scores[i] = reranked_full_scores(scores[i], order)
+                r = score_query(short, scores[i, short], store.sequence(int(q)), store, config=cfg, jobs=jobs)
+                scores[i] = reranked_full_scores(scores[i], r.rows)
                 bar.update(1)
         else:
             bar.update(len(rows_q))
@@ -544,20 +604,20 @@ def tune_rerank(
     progress: bool = True,
     log=print,
 ) -> dict:
-    """Choose the re-rank fusion weight, normalisation and shortlist size on
-    validation works (``val_data``, never the indexed set) and save them as
-    ``rerank.json`` beside the index.
+    """Choose the re-rank fusion weight, normalisation and K2 (``shortlists``:
+    the sizes of the full-alignment pass tried) on validation works
+    (``val_data``, never the indexed set) and store them as the index's
+    ``rerank.json`` (listed in its manifest).
 
     The validation set is embedded with the index's model; ``n_queries``
-    seeded queries with a version in it are aligned against their largest
-    shortlist once, then the grid (weights x norms x K) is scored.
+    seeded queries with a version in it are aligned once against their K1
+    shortlist at both rates (:func:`coversearch.rerank.tune.tune_on_validation`).
     """
     import numpy as np
 
-    from coversearch._io import write_json_atomic
-    from coversearch.index.bundle import load_bundle
+    from coversearch.index.bundle import load_bundle, replace_json_file
     from coversearch.model.embed import embed_sequences
-    from coversearch.rerank import RerankConfig, aligned_shortlists, tune
+    from coversearch.rerank.tune import tune_on_validation
 
     at_least("--queries", n_queries)
     at_least("--jobs", jobs)
@@ -569,25 +629,17 @@ def tune_rerank(
         raise ConfigError("tune-rerank needs validation data other than the indexed set (--val-data)")
     cache, _ = prepare_data(val_data, bundle.manifest.feature, progress=progress, log=log)
     vec = embed_sequences(net, cache.sequences(), progress=progress)
-    labels = np.array(cache.work_ids)
-    _, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    cand = np.flatnonzero(counts[inv] >= 2)
-    q = np.sort(np.random.default_rng(0).choice(cand, min(n_queries, len(cand)), replace=False))
-    cos = vec[q] @ vec.T
-    log(f"aligning {len(q)} validation queries x {max(shortlists)} candidates")
-    sl = aligned_shortlists(cos, q, lambda r: cache.sequence(int(r)), shortlist=max(shortlists), jobs=jobs)
-    grid = tune(sl, cos, labels, shortlist_sizes=tuple(shortlists))
-    emb_only = next(g for g in grid if g["weight"] == 0.0)
-    best = grid[0]
-    cfg = RerankConfig(shortlist=int(best["shortlist"]), weight=best["weight"], norm=best["norm"])
-    out = {"config": cfg.to_dict(), "validation": {"data": str(Path(val_data).resolve()), "n_queries": int(len(q)),
-           "best": best, "embedding_only": emb_only, "grid": grid[:20]}}
-    write_json_atomic(Path(index_dir) / RERANK_FILE, out)
+    out = tune_on_validation(vec, np.array(cache.work_ids), cache.sequence, base=load_rerank_config(bundle),
+                             n_queries=n_queries, fine_sizes=tuple(shortlists), jobs=jobs, log=log)
+    out["validation"]["data"] = str(Path(val_data).resolve())
+    out["chosen_by"] = "tune-rerank"
+    replace_json_file(index_dir, RERANK_FILE, out)
     return out
 
 
 
-def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | Path | None = None) -> dict:
+def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model: str | Path | None = None,
+            bundle=None, kinds: tuple[str, str] | None = None) -> dict:
     """Are ``a`` and ``b`` versions of the same work? Each is an indexed
     performance id, a Da-TACOS h5 file, or an audio file.
 
@@ -595,6 +647,13 @@ def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model:
     embeddings; fused cosine + alignment score of the re-rank stage) and
     decides with the threshold calibrated for the model
     (``NAME.calibration.json`` beside it; :mod:`coversearch.compare`).
+    An audio file is decoded and its HPCP extracted as ``query --audio``
+    does (:func:`audio_sequence`), with the same one-line errors.
+
+    ``bundle``: an index already loaded from ``index_dir`` (the HTTP server
+    passes its snapshot, so a request never mixes two builds). ``kinds``:
+    the kind of each side (``id``, ``h5``, ``audio``) when the caller knows
+    it; the server passes it so a client's string is never opened as a path.
 
     Returns:
         {"a": {...}, "b": {...}, "cosine_distance", "qmax", "qmax_norm",
@@ -613,15 +672,16 @@ def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model:
 
     mpath, mhash = model_file_and_hash(model)
     cal = load_calibration(mpath, mhash)
-    kinds = [_compare_kind(x) for x in (a, b)]
-    bundle = cache = net = None
+    kinds = list(kinds) if kinds is not None else [_compare_kind(x) for x in (a, b)]
+    cache = net = None
     if "id" in kinds:
-        from coversearch.index.bundle import load_bundle
+        if bundle is None:
+            from coversearch.index.bundle import load_bundle
 
-        bundle = load_bundle(index_dir, load_index=False)
+            bundle = load_bundle(index_dir, load_index=False)
         if bundle.manifest.model_hash != mhash:
             bundle.check_model(mhash, int(bundle.manifest.dim))
-        cache = _cache_of(bundle)
+        cache = _sequences_of(bundle)
     sides = []
     for x, kind in zip((a, b), kinds):
         if kind == "id":
@@ -647,11 +707,10 @@ def compare(a: str, b: str, *, index_dir: str | Path = DEFAULT_INDEX_DIR, model:
     return out
 
 
-_AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a")
-
-
 def _compare_kind(x: str) -> str:
     """``h5``, ``audio`` or ``id`` for a ``compare`` argument."""
+    from coversearch.audio.decode import AUDIO_EXTENSIONS as _AUDIO_SUFFIXES
+
     p = Path(x)
     suffix = p.suffix.lower()
     if p.is_dir():
@@ -677,7 +736,7 @@ def _compare_file_sequence(x: str, kind: str, feature: str):
 
         c = load_chroma(x, feature)
         return prepare(c.frames, c.hop), {"kind": "h5", "file": str(x), "perf_id": c.perf_id, "work_id": c.work_id}
-    raise DataError(f"{x}: audio files are not supported yet; extract it first (`coversearch extract`) and compare the h5")
+    return audio_sequence(x, feature), {"kind": "audio", "file": str(x)}
 
 
 def calibrate(val_data, **kw) -> dict:
@@ -688,8 +747,8 @@ def calibrate(val_data, **kw) -> dict:
 
 
 def train(
-    data: str | Path,
-    out: str | Path,
+    data: str | Path | None,
+    out: str | Path | None,
     *,
     feature: str = DEFAULT_FEATURE,
     subset: str | None = None,
@@ -700,12 +759,30 @@ def train(
     init_from: str | Path | None = None,
     progress: bool = True,
     log=print,
+    run_dir: str | Path | None = None,
+    resume: str | Path | None = None,
 ) -> dict:
-    """Train (or, with ``init_from``, fine-tune) an encoder on the data under ``data``; save it to ``out``."""
+    """Train (or, with ``init_from``, fine-tune) an encoder on the data under ``data``; save it to ``out``.
+
+    ``run_dir`` keeps a resumable run folder (config, history, best and last
+    checkpoints); ``resume`` = such a folder continues its run (its stored
+    data source, output path and configs; ``data`` and ``out`` may be None).
+    """
+    import json
+
     from coversearch.evaluate.retrieval import retrieval_metrics
     from coversearch.model.config import EncoderConfig, TrainConfig
-    from coversearch.model.train import train as train_loop
+    from coversearch.model.train import CONFIG, train as train_loop
 
+    if resume:
+        cfg_path = Path(resume) / CONFIG
+        if not cfg_path.is_file():
+            raise ConfigError(f"{resume} is not a training run folder (no {CONFIG})")
+        stored = json.loads(cfg_path.read_text())
+        data, out, run_dir = data or stored["source"], out or stored["out"], resume
+        feature = stored["encoder_config"]["feature"]
+    if data is None or out is None:
+        raise ConfigError("train needs --data and --out (or --resume RUN_DIR)")
     encoder_config = encoder_config or EncoderConfig(feature=feature)
     train_config = train_config or TrainConfig()
     ec, tc = encoder_config, train_config
@@ -716,7 +793,7 @@ def train(
     if not tc.lr > 0:
         raise ConfigError(f"--lr must be > 0, got {tc.lr}")
     cache, _ = prepare_data(data, feature, jobs=jobs, skip_bad=skip_bad, progress=progress, subset=subset, log=log)
-    return train_loop(
+    rec = train_loop(
         cache,
         out,
         encoder_config=encoder_config,
@@ -726,7 +803,10 @@ def train(
         init_from=init_from,
         progress=progress,
         log=log,
+        run_dir=run_dir,
+        resume=bool(resume),
     )
+    return rec | {"out": str(out)}
 
 
 def adapt(
@@ -750,7 +830,7 @@ def adapt(
     from coversearch.index.bundle import load_bundle
 
     bundle = load_bundle(index_dir, load_index=False)
-    return adapt_index(bundle, _cache_of(bundle), out_index_dir or index_dir, model=model, out_model=out_model,
+    return adapt_index(bundle, _sequences_of(bundle), out_index_dir or index_dir, model=model, out_model=out_model,
                        rounds=rounds, jobs=jobs, progress=progress, log=log,
                        **{k: v for k, v in (("mine", mine), ("train", train)) if v is not None})
 

@@ -146,6 +146,12 @@ def test_adapted_index_carries_its_model_and_query_refuses_another(built, tmp_pa
     assert res["results"][0]["perf_id"] == "P_1"
     with pytest.raises(IndexMismatchError, match="built by model"):
         api.query(file=f, index_dir=tmp_path / "ad", k=3, model=model)
+    # it carries its re-rank data and settings too: the cascade needs neither the source nor the parent folder
+    assert {"sequences.npy", "offsets.npy", "rerank.json"} <= set(m.files)
+    np.testing.assert_array_equal(np.asarray(b.sequences(verify_hashes=True).frames),
+                                  np.asarray(load_bundle(idx).sequences().frames))
+    rr = api.query(file=f, index_dir=tmp_path / "ad", k=3, rerank=True)
+    assert rr["results"][0]["perf_id"] == "P_1" and "fused_score" in rr["results"][0]
 
 
 def test_interrupted_adapt_leaves_the_old_index_answering(built, monkeypatch):

@@ -184,3 +184,22 @@ def test_stacked_distances_from_frames_equal_distances_of_stacks(m, tau):
     if m > 1:
         np.testing.assert_allclose(_kernels.stacked_distances_numpy(a, b, m, tau), expected, atol=1e-5)
     np.testing.assert_allclose(qmax_module._stacked_distances(a, b, m, tau), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("cfg", [AlignConfig(norm="none"), AlignConfig(norm="none", downsample=4, m=5),
+                                 AlignConfig(norm="none", m=1, oti=False), AlignConfig(norm="none", kappa=0.2, tau=2)])
+def test_batch_kernel_equals_pairwise_reference(cfg):
+    """The cascade's one-call batch computes exactly qmax_score's raw Qmax for every pair."""
+    from coversearch.align.batch import qmax_batch
+
+    rng = np.random.default_rng(11)
+    q = rng.random((120, 12)).astype(np.float32)
+    cands = [rng.random((int(t), 12)).astype(np.float32) for t in rng.integers(8, 200, 12)]
+    cands += [np.roll(q[10:], 4, axis=1), q[:20]]
+    raw, t_q, t_c = qmax_batch(q, cands, config=cfg, jobs=2)
+    ref = [qmax_score(q, c, cfg) for c in cands]
+    np.testing.assert_array_equal(raw, ref)
+    assert t_q == -(-120 // cfg.downsample)
+    assert t_c.tolist() == [-(-len(c) // cfg.downsample) for c in cands]
+    if cfg.oti and cfg.m > 1:
+        assert raw[-2] == raw.max()  # the rotated crop of the query aligns best

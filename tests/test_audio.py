@@ -387,3 +387,77 @@ def test_http_upload_of_audio(audio_index, music):
     out = r.json()
     assert out["results"][0]["same_recording"] is True and out["results"][0]["perf_title"] == "W_18_v0"
     assert "audio" not in out["query"] and out["query"]["kind"] == "audio"
+
+
+# ---------------------------------------------------------------- compare
+def test_compare_audio_files(music):
+    """`compare` of two audio files (wav vs mp3, wav vs flac), with the shipped encoder and its calibration:
+    two versions of W_22 are 'versions', W_22 against W_26 is not, and the scores are ordered alike."""
+    _, files = music
+    same = CliRunner().invoke(main, ["compare", str(files["W_22_v1"]), str(files["W_22_v0"]), "--json",
+                                     "--index-dir", "/nonexistent"])  # two files need no index
+    assert same.exit_code == 0, same.output
+    same = json.loads(same.output)
+    assert set(same) >= {"a", "b", "cosine_distance", "qmax", "qmax_norm", "fused", "versions", "confidence",
+                         "threshold", "cosine_only", "calibration"}
+    assert same["a"] == {"kind": "audio", "file": str(files["W_22_v1"]), "frames": same["a"]["frames"]}
+    assert same["b"]["kind"] == "audio" and same["a"]["frames"] == pytest.approx(SECONDS / 0.232, rel=0.15)
+    from coversearch import api
+
+    other = api.compare(str(files["W_22_v1"]), str(files["W_26_v0"]))
+    # measured: same work fused 0.60 (versions, confidence 0.95), other work -0.04 (not versions, 0.999)
+    assert same["versions"] is True and other["versions"] is False
+    assert same["fused"] > same["threshold"] > other["fused"]
+    assert same["cosine_distance"] < other["cosine_distance"]
+    assert 0.5 <= other["confidence"] <= 1.0 and 0.5 <= same["confidence"] <= 1.0
+    r = CliRunner().invoke(main, ["compare", str(files["W_26_v0"]), str(files["W_22_v1"])])
+    assert r.exit_code == 0 and "verdict: not versions" in r.output and "(audio)" in r.output, r.output
+
+
+def test_compare_audio_with_an_indexed_id(audio_index, music):
+    from coversearch import api
+    from coversearch.audio.batch import perf_id_of
+
+    _, files = music
+    pid = perf_id_of(f"music/{files['W_22_v0'].name}")
+    out = api.compare(str(files["W_22_v1"]), pid, index_dir=audio_index / "index")
+    assert out["b"]["kind"] == "id" and out["b"]["perf_id"] == pid and out["versions"] is True
+    # the indexed recording itself, as audio: the same embedding
+    own = api.compare(str(files["W_22_v0"]), pid, index_dir=audio_index / "index")
+    assert own["cosine_distance"] < 1e-4
+
+
+def test_compare_bad_audio(tmp_path, music):
+    _, files = music
+    for name, needle in _bad_files(tmp_path).items():
+        r = CliRunner().invoke(main, ["compare", str(files["W_22_v1"]), str(tmp_path / name)])
+        _one_line_error(r, name, needle if name != "notes.txt" else "unsupported file type")
+    r = CliRunner().invoke(main, ["compare", str(tmp_path / "missing.flac"), str(files["W_22_v1"])])
+    _one_line_error(r, "missing.flac", "not found")
+
+
+def test_query_audio_as_a_fresh_process(audio_index, music, tmp_path):
+    """The console command as a user runs it: in a fresh process the audio is analysed in a forked
+    child while the index and model load; the answer equals the in-process one, and bad audio is
+    still one line with exit code 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from coversearch import api
+
+    _, files = music
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    cmd = [sys.executable, "-c", "import sys; from coversearch.cli import main; sys.exit(main())", "query",
+           "--index-dir", str(audio_index / "index"), "--k", "3", "--json", "--audio"]
+    r = subprocess.run(cmd + [str(files["W_22_v1"])], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["results"]
+    want = api.query(audio=files["W_22_v1"], k=3, index_dir=audio_index / "index")["results"]
+    assert [x["perf_id"] for x in got] == [x["perf_id"] for x in want]
+    assert [x["distance"] for x in got] == pytest.approx([x["distance"] for x in want], abs=1e-5)
+    bad = _bad_files(tmp_path)
+    r = subprocess.run(cmd + [str(tmp_path / "corrupt.mp3")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert "corrupt.mp3" in r.stderr and bad["corrupt.mp3"] in r.stderr and "Traceback" not in r.stderr

@@ -2,6 +2,7 @@
 non-zero exit, no traceback, nothing on disk lost."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -176,3 +177,58 @@ def test_query_and_evaluate_with_rerank(built):
     plain_m = api.evaluate(idx, progress=False)
     rr_m = api.evaluate(idx, progress=False, rerank=True, shortlist=5)
     assert rr_m["recall_at_k"] == plain_m["recall_at_k"]
+
+
+def test_index_is_self_contained_for_rerank(built, tmp_path):
+    """The index folder carries the sequences and rerank.json (both in the
+    manifest): deleting the source data changes nothing."""
+    root, _, idx = built
+    manifest = json.loads((idx / "manifest.json").read_text())
+    for name in ("sequences.npy", "offsets.npy", "rerank.json"):
+        assert name in manifest["files"], name
+    before = json.loads(CliRunner().invoke(main, ["query", "P_1", "--k", "5", "--index-dir", str(idx), "--json",
+                                                  "--rerank"]).output)
+    moved = tmp_path / "moved"
+    shutil.move(str(root), moved)  # the source data and its prepared cache are gone
+    r = CliRunner().invoke(main, ["query", "P_1", "--k", "5", "--index-dir", str(idx), "--json", "--rerank"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["results"] == before["results"]
+
+
+def test_rerank_data_that_no_longer_matches_fails_with_one_line(built, tmp_path):
+    _, _, idx = built
+    runner = CliRunner()
+    # rerank.json edited by hand after the build: same keys, another weight
+    bad = tmp_path / "bad1"
+    shutil.copytree(idx, bad)
+    cfg = json.loads((bad / "rerank.json").read_text())
+    cfg["config"]["weight"] = 0.9
+    (bad / "rerank.json").write_text(json.dumps(cfg))
+    r = runner.invoke(main, ["query", "P_1", "--index-dir", str(bad), "--rerank"])
+    _one_line_error(r, "rerank.json")
+    # sequences overwritten in place (same size): evaluate checks their sha256
+    bad = tmp_path / "bad2"
+    shutil.copytree(idx, bad)
+    seqs = np.load(bad / "sequences.npy")
+    np.save(bad / "sequences.npy", seqs[::-1].copy())
+    r = runner.invoke(main, ["evaluate", "--index-dir", str(bad), "--rerank", "--quiet"])
+    _one_line_error(r, "sequences.npy", "sha256")
+    # offsets replaced by another index's: caught on every query
+    bad = tmp_path / "bad3"
+    shutil.copytree(idx, bad)
+    off = np.load(bad / "offsets.npy")
+    off[1:-1] += 1
+    np.save(bad / "offsets.npy", off)
+    r = runner.invoke(main, ["query", "P_1", "--index-dir", str(bad), "--rerank"])
+    _one_line_error(r, "offsets.npy")
+    # an index written without re-rank data (an older build) says to rebuild
+    bad = tmp_path / "bad4"
+    shutil.copytree(idx, bad)
+    m = json.loads((bad / "manifest.json").read_text())
+    for name in ("sequences.npy", "offsets.npy"):
+        del m["files"][name]
+        (bad / name).unlink()
+    (bad / "manifest.json").write_text(json.dumps(m))
+    r = runner.invoke(main, ["query", "P_1", "--index-dir", str(bad), "--rerank"])
+    _one_line_error(r, "build-index")
+    assert runner.invoke(main, ["query", "P_1", "--index-dir", str(bad)]).exit_code == 0  # plain search still works

@@ -1,5 +1,7 @@
 """Encoder invariances, losses, sampler and checkpoint round trip."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -102,3 +104,86 @@ def test_bad_checkpoint(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(ConfigError, match="not a coversearch checkpoint"):
         load_checkpoint(bad)
+
+
+class _RunsCode:
+    def __reduce__(self):  # unpickling would call print(...): any code could run here
+        return (print, ("pwned",))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path, model, capsys):
+    p = tmp_path / "evil.pt"
+    torch.save({"encoder_config": model.config.to_dict(), "state_dict": model.state_dict(),
+                "record": {"x": _RunsCode()}}, p)
+    with pytest.raises(ConfigError, match="evil.pt"):
+        load_checkpoint(p)
+    assert "pwned" not in capsys.readouterr().out
+
+
+def test_shipped_checkpoint_loads_weights_only():
+    from coversearch.model.checkpoint import default_model_path
+
+    blob = torch.load(default_model_path(), map_location="cpu", weights_only=True)
+    assert set(blob) == {"encoder_config", "state_dict", "record"}
+    net, info = load_checkpoint()
+    assert info["model_hash"] == "34db65734765f730"  # unchanged: the shipped file was not re-saved
+
+
+def test_record_with_numpy_values_is_stored_as_plain_types(tmp_path, model):
+    p = tmp_path / "m.pt"
+    save_checkpoint(p, model, {"history": [{"val_map": np.float32(0.5), "ids": np.arange(3)}], "t": (1, 2)})
+    _, info = load_checkpoint(p)
+    assert info["record"]["history"][0]["ids"] == [0, 1, 2] and info["record"]["t"] == [1, 2]
+
+
+@pytest.fixture
+def train_root(tmp_path):
+    """14 works x 3 versions of noisy, transposed chroma templates (enough for 4-work batches)."""
+    from tests.conftest import write_perf
+
+    rng = np.random.default_rng(1)
+    root = tmp_path / "train"
+    for w in range(14):
+        template = np.abs(rng.normal(size=(300, 12))).astype(np.float32)
+        for v in range(3):
+            x = np.roll(template, int(rng.integers(0, 12)), axis=1) + 0.3 * rng.random((300, 12)).astype(np.float32)
+            wid, pid = f"W_{w}", f"P_{w * 10 + v}"
+            write_perf(root / "da-tacos_benchmark_subset_hpcp" / f"{wid}_hpcp" / f"{pid}_hpcp.h5", "hpcp",
+                       x / x.max(axis=1, keepdims=True), wid, pid, hop_length=np.int64(2048))
+    return root
+
+
+def test_resume_continues_a_run_exactly(train_root, tmp_path):
+    """A seeded run interrupted after epoch 1 and resumed ends with the same
+    history and weights as the uninterrupted run."""
+    from coversearch import api
+
+    kw = dict(encoder_config=EncoderConfig(dim=16, channels=4, hidden=8, n_temporal=1),
+              train_config=TrainConfig(epochs=3, works_per_batch=4, versions_per_work=2, crop=64, val_fraction=0.3,
+                                       threads=1, seed=3),
+              jobs=1, progress=False)
+    full = api.train(train_root, tmp_path / "full.pt", run_dir=tmp_path / "full", log=lambda m: None, **kw)
+
+    def stop_after_first_epoch(msg):
+        if msg.startswith("epoch=1 "):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.train(train_root, tmp_path / "cut.pt", run_dir=tmp_path / "cut", log=stop_after_first_epoch, **kw)
+    assert json.loads((tmp_path / "cut" / "history.json").read_text())["history"][0]["epoch"] == 1
+    resumed = api.train(None, None, resume=tmp_path / "cut", progress=False, log=lambda m: None, jobs=1)
+
+    def strip(h):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in h]
+
+    assert len(full["history"]) == 3
+    assert strip(resumed["history"]) == strip(full["history"])
+    assert resumed["best"] == full["best"]
+    a, _ = load_checkpoint(tmp_path / "full.pt")
+    b, _ = load_checkpoint(resumed["out"])
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb), ka
+    for name in ("config.json", "history.json", "best.pt", "best.json", "last.pt"):
+        assert (tmp_path / "cut" / name).is_file(), name
+    with pytest.raises(ConfigError):
+        api.train(None, None, resume=tmp_path / "nothing-here")

@@ -81,13 +81,13 @@ def _shortlist_case(seed=1, k=6):
 
 def test_rerank_only_reorders_and_lifts_the_aligned_cover():
     query, seqs, rows, cos, cover_at = _shortlist_case()
-    out_rows, fused = rerank(rows, cos, query, seqs, weight=0.5)
+    out_rows, fused = rerank(rows, cos, query, seqs, weight=0.5, norm="min_len")
     assert sorted(out_rows.tolist()) == sorted(rows.tolist())
     assert (np.diff(fused) <= 0).all()
     assert out_rows[0] == rows[cover_at]
     # callable access gives the same result
     by_row = dict(zip(rows.tolist(), seqs))
-    out2, fused2 = rerank(rows, cos, query, lambda r: by_row[r], weight=0.5, jobs=2)
+    out2, fused2 = rerank(rows, cos, query, lambda r: by_row[r], weight=0.5, norm="min_len", jobs=2)
     assert out2.tolist() == out_rows.tolist()
     np.testing.assert_allclose(fused2, fused)
 
@@ -188,3 +188,91 @@ def test_aligned_shortlists_exclude_self_and_follow_cosine_order():
         assert q not in s.rows and len(s.rows) == 4
         assert (np.diff(s.cosine) <= 0).all()
         assert s.raw.shape == (4,) and s.t_cands.shape == (4,)
+
+
+# ------------------------------------------------------------- the cascade
+
+
+def _cascade_case(seed=5, k=24, n_covers=3):
+    rng = np.random.default_rng(seed)
+    query = _song(rng, 40)
+    seqs = [_song(rng, int(rng.integers(25, 45))) for _ in range(k)]
+    covers = rng.choice(k, n_covers, replace=False)
+    for c in covers:
+        seqs[c] = np.roll(query[int(rng.integers(0, 15)):], int(rng.integers(0, 12)), axis=1)
+    rows = rng.permutation(1000)[:k].astype(np.int64)
+    cos = np.sort(rng.uniform(0.2, 0.9, k))[::-1]
+    return query, seqs, rows, cos, rows[covers]
+
+
+@pytest.mark.parametrize("fine", [1, 5, 24, 100])
+@pytest.mark.parametrize("weight", [0.0, 0.3, 1.0])
+def test_cascade_never_changes_eligible_items_only_their_order(fine, weight):
+    from coversearch.rerank import score_query
+
+    query, seqs, rows, cos, _ = _cascade_case()
+    padded = np.concatenate([rows, [-1, -1]])
+    cfg = RerankConfig(fine=fine, weight=weight, shortlist=len(rows))
+    r = score_query(padded, np.concatenate([cos, [-np.inf, -np.inf]]), query, list(seqs) + [None, None], config=cfg)
+    assert sorted(r.rows.tolist()) == sorted(rows.tolist())
+    n_fine = 0 if weight == 0 else min(fine, len(rows))
+    assert (r.stage == "fine").sum() == n_fine
+    for st in ("fine", "coarse", "cosine"):  # scores non-increasing within each pass
+        assert (np.diff(r.score[r.stage == st]) <= 0).all()
+    # the cosine of each returned row is its own
+    by_row = dict(zip(rows.tolist(), cos.tolist()))
+    np.testing.assert_allclose(r.cosine, [by_row[x] for x in r.rows.tolist()])
+
+
+def test_cascade_lifts_covers_through_the_coarse_pass():
+    from coversearch.rerank import score_query
+
+    query, seqs, rows, cos, covers = _cascade_case()
+    r = score_query(rows, cos, query, seqs, config=RerankConfig(fine=4, weight=0.5, norm="min_len"))
+    assert set(r.rows[:3].tolist()) == set(covers.tolist())
+
+
+def test_tuning_replays_the_query_time_cascade_exactly():
+    """One path: the offline replay of stored alignments orders exactly as score_query."""
+    from coversearch.rerank import replay, score_query
+
+    query, seqs, rows, cos, _ = _cascade_case(seed=6)
+    by_row = dict(zip(rows.tolist(), seqs))
+    base = RerankConfig()
+    sl = aligned_shortlists(np.array([[1.0] + cos.tolist()]), [0],
+                            lambda r: query if r == 0 else by_row[int(rows[r - 1])],
+                            shortlist=len(rows), coarse=base.coarse)[0]
+    sl_rows = rows[sl.rows - 1]
+    for fine in (3, 10, 30):
+        cfg = RerankConfig(fine=fine, norm="min_len", weight=0.6)
+        live = score_query(rows, cos, query, seqs, config=cfg)
+        rep = replay(sl, cfg)
+        assert sl_rows[np.searchsorted(sl.rows, rep.rows)].tolist() == live.rows.tolist()
+        np.testing.assert_allclose(rep.score, live.score)
+
+
+def test_every_default_comes_from_rerank_config():
+    """query, evaluate, tuning and the benchmark read one config: no function
+    carries a re-rank default of its own."""
+    import inspect
+
+    from coversearch import api
+    from coversearch.rerank import cascade, tune as tune_mod
+
+    d = RerankConfig()
+    pinned = {"weight": d.weight, "norm": d.norm, "config": None, "fine": d.fine}
+    for mod in (cascade, tune_mod):
+        for name, fn in inspect.getmembers(mod, inspect.isfunction):
+            if fn.__module__ != mod.__name__:
+                continue
+            for p in inspect.signature(fn).parameters.values():
+                if p.name in ("weight", "norm") and p.default is not inspect.Parameter.empty:
+                    assert p.default == pinned[p.name], f"{mod.__name__}.{name}({p.name}={p.default!r})"
+                if isinstance(p.default, AlignConfig):
+                    assert p.default in (d.align, d.coarse), f"{mod.__name__}.{name}({p.name})"
+                if isinstance(p.default, RerankConfig):
+                    assert p.default == d, f"{mod.__name__}.{name}({p.name})"
+    for fn in (api.query, api.evaluate):  # None = the index's rerank.json, which defaults to RerankConfig()
+        assert inspect.signature(fn).parameters["shortlist"].default is None
+    # the documented default K1: 2% of the catalogue, at least 200, at most the catalogue
+    assert d.first_stage_k(15_000) == 300 and d.first_stage_k(3_000) == 200 and d.first_stage_k(50) == 50

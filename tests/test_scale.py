@@ -113,6 +113,13 @@ def test_ray_build_equals_local(local_index, ray_index):
     qa = api.query("P_1", index_dir=local_index, k=5)["results"]
     qb = api.query("P_1", index_dir=ray_index, k=5)["results"]
     assert [r["perf_id"] for r in qa] == [r["perf_id"] for r in qb]
+    # the Ray-built folder carries the same re-rank data, so the cascade answers alike
+    sa, sb = a.sequences(verify_hashes=True), b.sequences(verify_hashes=True)
+    np.testing.assert_array_equal(sa.offsets, sb.offsets)
+    np.testing.assert_array_equal(np.asarray(sa.frames), np.asarray(sb.frames))
+    ra = api.query("P_1", index_dir=local_index, k=5, rerank=True)["results"]
+    rb = api.query("P_1", index_dir=ray_index, k=5, rerank=True)["results"]
+    assert [r["perf_id"] for r in ra] == [r["perf_id"] for r in rb]
     # shards are gone
     assert not list(ray_index.parent.glob(".idx.ray-shards.*"))
 
@@ -167,6 +174,10 @@ def test_milvus_store_answers_like_faiss(data, model, local_index, milvus_db, tm
         np.testing.assert_allclose([r["distance"] for r in a], [r["distance"] for r in b], atol=1e-5)
     ma, mb = api.evaluate(local_index, progress=False), api.evaluate(idx, progress=False)
     assert ma["map"] == pytest.approx(mb["map"], abs=1e-6)
+    # the cascade re-ranks a Milvus-backed index from the folder's own sequences
+    ra = api.query("P_1", index_dir=local_index, k=5, rerank=True)["results"]
+    rb = api.query("P_1", index_dir=idx, k=5, rerank=True)["results"]
+    assert [r["perf_id"] for r in ra] == [r["perf_id"] for r in rb]
     # the store answers by id and by vector
     b = load_bundle(idx)
     np.testing.assert_allclose(b.store.vector_of_row(0, "P_1"), np.asarray(b.vectors[0]), atol=1e-6)

@@ -248,6 +248,56 @@ def test_compare_ids(client):
     assert out["a"]["perf_id"] == "P_22" and out["b"]["perf_id"] == "P_461" and 0 <= out["cosine_distance"] <= 2
 
 
+def test_compare_uploads(client, demo_index, tmp_path, monkeypatch):
+    """POST /api/compare/file: an uploaded audio file against an indexed id or a second upload (h5 or audio)."""
+    pytest.importorskip("coversearch.audio")
+    from coversearch.index.bundle import load_bundle
+
+    seen, real = [], api.compare
+
+    def spy(*a, **kw):
+        seen.extend(x for x, kind in zip(a, kw["kinds"]) if kind != "id")
+        assert kw["bundle"] is client.app.state.holder.current.bundle  # the server's snapshot, not a reload
+        return real(*a, **kw)
+
+    monkeypatch.setattr("coversearch.serve.app.api.compare", spy)
+
+    b = load_bundle(demo_index, load_index=False)
+    other = next(p for p, w in zip(b.items.column("perf_id").to_pylist(), b.items.column("work_id").to_pylist())
+                 if w != "W_22")
+    wav = write_generated_wav(tmp_path / "new W_22 version.wav", "W_22", version=40, seconds=20)
+    post = lambda files, data=None: client.post("/api/compare/file", files=files, data=data or {})  # noqa: E731
+    r = post({"a": (wav.name, wav.read_bytes())}, {"b_id": "P_22"})
+    assert r.status_code == 200, r.text
+    same = r.json()
+    assert same["a"]["kind"] == "audio" and same["a"]["file"] == wav.name and same["b"]["perf_id"] == "P_22"
+    assert {"cosine_distance", "fused", "versions", "confidence", "threshold", "calibration"} <= set(same)
+    assert r.headers["X-Coversearch-Index"] == client.get("/api/health").json()["version"]
+    diff = post({"a": (wav.name, wav.read_bytes())}, {"b_id": other}).json()
+    assert diff["fused"] < same["fused"] and diff["cosine_distance"] > same["cosine_distance"]
+    h5 = _h5_of(demo_index, "P_22")
+    r = post({"a": (wav.name, wav.read_bytes()), "b": ("P_22_hpcp.h5", h5.read_bytes())})
+    assert r.status_code == 200, r.text
+    two = r.json()
+    assert two["b"] == {"kind": "h5", "file": "P_22_hpcp.h5", "perf_id": "P_22", "work_id": "W_22",
+                        "frames": two["b"]["frames"]}
+    assert two["cosine_distance"] == pytest.approx(same["cosine_distance"], abs=1e-4)
+    # bad requests
+    assert post({"a": (wav.name, b"RIFF")}).status_code == 422  # neither b nor b_id
+    assert post({"a": (wav.name, b"RIFF"), "b": ("x.h5", b"x")}, {"b_id": "P_22"}).status_code == 422
+    r = post({"a": (wav.name, wav.read_bytes())}, {"b_id": "P_2"})
+    assert r.status_code == 404 and "P_22" in r.json()["suggestions"]
+    assert post({"a": (wav.name, wav.read_bytes())}, {"b_id": "/etc/passwd"}).status_code == 404
+    r = post({"a": ("notes.txt", b"hi")}, {"b_id": "P_22"})
+    assert r.status_code == 415 and ".txt" in r.json()["detail"]
+    broken = b"ID3" + bytes(range(256)) * 40
+    r = post({"a": (wav.name, wav.read_bytes()), "b": ("broken.mp3", broken)})
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "broken.mp3" in detail and "upload-" not in detail and "\n" not in detail
+    assert seen and all(not Path(x).exists() for x in seen)  # the private copies are gone
+    assert client.get("/api/health").json()["heavy"]["in_flight"] == 0
+
+
 def test_heavy_pool_full_gives_503(client, demo_index):
     pool = client.app.state.pool
     held = 0

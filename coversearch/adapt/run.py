@@ -45,7 +45,8 @@ def adapt_index(
 
     Args:
         bundle: the loaded index (:class:`coversearch.index.bundle.Bundle`).
-        cache: its prepared cache (row i = item i; checked by the caller).
+        cache: its prepared sequences, anything with ``sequences()`` (row i =
+            item i): the folder's own copy, or its prepared cache (checked by the caller).
         out_dir: the new index folder (may be the bundle's own folder: it is
             replaced only when the new one is complete).
         model: the index's encoder checkpoint; None = the one the folder
@@ -100,6 +101,7 @@ def adapt_index(
                              "dim": int(vec.shape[1]), "source": m.source,
                              "extra": extra | {"adaptation": adaptation}},
             extra_files=files,
+            sequences=seqs,  # the adapted index re-ranks from its own copy too
         )
         if out_model:
             out_model = Path(out_model)

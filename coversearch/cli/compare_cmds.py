@@ -14,7 +14,8 @@ def _compare_help() -> str:
 
     return (
         "Are A and B versions of the same work? Each is a performance id in the index, "
-        "or a Da-TACOS h5 file (audio files: not yet; extract them to h5 first).\n\n"
+        "a Da-TACOS h5 file, or an audio file (wav, flac, mp3, ogg, ...: decoded and its HPCP "
+        "extracted as `query --audio` does; at least 5 s).\n\n"
         "Prints the cosine distance of the two embeddings, the alignment score "
         "(Serra09 Qmax, normalised as the re-rank stage does) and their fused score, "
         "and a verdict 'versions' / 'not versions' with its confidence: the probability "
@@ -25,7 +26,17 @@ def _compare_help() -> str:
     )
 
 
-@main.command("compare", help=_compare_help())
+class _CompareCommand(click.Command):
+    """Builds its help (which reads the shipped calibration, numpy and all) only when asked,
+    so every other command starts without it."""
+
+    def format_help_text(self, ctx, formatter):
+        self.help = _compare_help()
+        super().format_help_text(ctx, formatter)
+
+
+@main.command("compare", cls=_CompareCommand,
+              short_help="Are A and B (ids, h5 or audio files) versions of the same work? A calibrated verdict.")
 @click.argument("a")
 @click.argument("b")
 @click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True,

@@ -20,12 +20,15 @@ from coversearch.cli.scale_cmds import store_uri_options
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Encoder for --file / --audio (default: shipped).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--rerank", is_flag=True,
-              help="Re-order the cosine shortlist by key-aligned cross-recurrence (Qmax) fused with the cosine.")
+              help="Re-order the cosine shortlist by key-aligned cross-recurrence (Qmax) fused with the cosine: "
+                   "a coarse pass over all of it, the full alignment over the best (the index's rerank.json).")
 @click.option("--shortlist", type=int, default=None,
-              help="With --rerank: how many cosine neighbours to align (default: the index's tuned value, else 100).")
+              help="With --rerank: how many cosine neighbours are eligible (K1; default: the index's rerank.json, "
+                   "2% of the catalogue, at least 200).")
+@click.option("--jobs", type=int, default=None, help="Cores for the re-rank alignments (default: all).")
 @store_uri_options
 @_reports_errors
-def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortlist, **store):
+def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortlist, jobs, **store):
     """Rank the indexed performances by cosine distance to PERF_ID (e.g. P_22),
     an h5 file (--file) or an audio file (--audio).
 
@@ -36,8 +39,10 @@ def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortl
     """
     from coversearch import api
 
+    import os
+
     out = api.query(perf_id, file=file, audio=audio, k=k, index_dir=index_dir, model=model, rerank=rerank,
-                    shortlist=shortlist, **store)
+                    shortlist=shortlist, jobs=jobs or os.cpu_count() or 1, **store)
     if as_json:
         import json
 
@@ -65,11 +70,11 @@ def query_cmd(perf_id, file, audio, k, index_dir, model, as_json, rerank, shortl
 @main.command("evaluate")
 @click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the metrics as JSON.")
-@click.option("--rerank", is_flag=True, help="Re-rank each query's cosine shortlist by alignment (slow: ~K alignments per query).")
-@click.option("--shortlist", type=int, default=None, help="With --rerank: shortlist size K (default: the index's tuned value).")
+@click.option("--rerank", is_flag=True, help="Re-rank each query's cosine shortlist with the alignment cascade (the index's rerank.json).")
+@click.option("--shortlist", type=int, default=None, help="With --rerank: eligible shortlist K1 (default: the index's rerank.json, 2% of the catalogue, at least 200).")
 @click.option("--max-queries", type=int, default=None,
               help="Evaluate a seeded sample of this many queries (all items stay candidates).")
-@click.option("--jobs", type=int, default=1, show_default=True, help="Alignment threads for --rerank.")
+@click.option("--jobs", type=int, default=1, show_default=True, help="Cores for the --rerank alignments.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @store_uri_options
 @_reports_errors
@@ -111,11 +116,12 @@ def evaluate_cmd(index_dir, json_path, rerank, shortlist, max_queries, jobs, qui
 @click.option("--quiet", is_flag=True)
 @_reports_errors
 def tune_rerank_cmd(index_dir, val_data, model, queries, jobs, quiet):
-    """Choose the re-rank weight, normalisation and shortlist on validation works; save rerank.json beside the index."""
+    """Choose the re-rank weight, normalisation and K2 on validation works; store them as the index's rerank.json."""
     from coversearch import api
 
     out = api.tune_rerank(index_dir, val_data=val_data, model=model, n_queries=queries, jobs=jobs,
                           progress=not quiet, log=_echo_err)
     b, e = out["validation"]["best"], out["validation"]["embedding_only"]
-    click.echo(f"saved {index_dir}/rerank.json: shortlist {b['shortlist']}, weight {b['weight']}, norm {b['norm']} "
+    c = out["config"]
+    click.echo(f"saved {index_dir}/rerank.json: full alignment of the best {c['fine']}, weight {b['weight']}, norm {b['norm']} "
                f"(validation MAP {b['map']:.4f} vs embedding only {e['map']:.4f})")

@@ -7,6 +7,10 @@ Layout of ``index_dir``::
     index.faiss     derived FAISS index (rebuildable from vectors.npy); absent
                     when the vectors are served from a Milvus collection instead
                     (``extra.store`` in the manifest names it: store.py, milvus_store.py)
+    sequences.npy   prepared chroma of every item, offsets.npy: where each
+                    starts (:mod:`coversearch.index.sequences`; re-ranking
+                    reads them here, never the source data)
+    rerank.json     the re-rank settings of this index
     manifest.json   Manifest: model, feature, counts, index kind, recall, files
 
 :func:`write_bundle` builds everything in a temporary folder beside
@@ -19,8 +23,10 @@ stay light.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import difflib
+import json
 import os
 import re
 import shutil
@@ -31,10 +37,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from coversearch._io import atomic_dir
+from coversearch._io import atomic_dir, write_bytes_atomic, write_json_atomic
 from coversearch.errors import IndexMismatchError, UnknownIdError
 from coversearch.index.choose import IndexSpec, choose_index
 from coversearch.index.manifest import FORMAT_VERSION, Manifest, file_record
+from coversearch.index.sequences import open_sequences, write_sequences
 from coversearch.index.store import FaissStore, StoreConfig, build_faiss, load_faiss, save_faiss
 from coversearch.index.table import make_table, read_items
 
@@ -43,7 +50,6 @@ VECTORS = "vectors.npy"
 INDEX = "index.faiss"
 MANIFEST = "manifest.json"
 OWN_MODEL = "model.pt"  # an adapted index carries its encoder (+ model.json beside it)
-UNLISTED = frozenset({"rerank.json"})
 RECALL_SAMPLE = 1000
 LATENCY_SAMPLE = 200
 SAMPLE_SEED = 0
@@ -109,6 +115,8 @@ def write_bundle(
     *,
     spec: IndexSpec | None = None,
     manifest_fields: dict | None = None,
+    sequences: Sequence[np.ndarray] | None = None,
+    json_files: dict[str, dict] | None = None,
     store: StoreConfig | None = None,
     extra_files: dict[str, str | os.PathLike] | None = None,
 ) -> Manifest:
@@ -124,6 +132,9 @@ def write_bundle(
             hop, source, extra, ...); keys that are not Manifest fields go
             into ``extra``. count, dim, index kind/params, recall, latency,
             files, created and version are filled in here.
+        sequences: N prepared (T, 12) sequences in row order, stored for
+            re-ranking (:mod:`coversearch.index.sequences`); None = none.
+        json_files: small JSON files to store and list (e.g. ``rerank.json``).
         store: where the vectors are searched: FAISS (default, ``index.faiss``
             in the folder) or a new Milvus collection (recorded in the
             manifest's ``extra.store``; dropped again if the build fails). The
@@ -132,8 +143,8 @@ def write_bundle(
             the one before it is dropped after the swap.
         extra_files: ``{name: source path}`` copied into the folder (e.g. the
             index's own adapted model, ``model.pt`` + ``model.json``); listed
-            with size and hash in the manifest, except :data:`UNLISTED` names
-            (files a later command may rewrite, like ``rerank.json``).
+            with size and hash in the manifest like every file (``rerank.json``
+            too: ``tune-rerank`` rewrites it with its manifest entry).
 
     Returns:
         The written :class:`Manifest`.
@@ -191,12 +202,20 @@ def write_bundle(
                 save_faiss(live.index, tmp / INDEX)
                 names = (ITEMS, VECTORS, INDEX)
             recall, latency = measure(live, x, exact=spec.kind == "flat")
+            names = list(names)
+            if sequences is not None:
+                if len(sequences) != n:
+                    raise ValueError(f"{len(sequences)} sequences for {n} vectors")
+                names += list(write_sequences(tmp, sequences))
+            for name, obj in (json_files or {}).items():
+                (tmp / name).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+                names.append(name)
             for name, src in (extra_files or {}).items():
-                if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name:
+                if name in (ITEMS, VECTORS, INDEX, MANIFEST) or "/" in name or name in names:
                     raise ValueError(f"extra file name {name!r} is reserved or not a plain name")
                 shutil.copyfile(src, tmp / name)
-            listed = list(names) + sorted(n for n in (extra_files or {}) if n not in UNLISTED)
-            files = {name: file_record(tmp / name) for name in listed}
+                names.append(name)
+            files = {name: file_record(tmp / name) for name in names}
             manifest = Manifest(
                 model_hash=str(given.pop("model_hash", "")),
                 dim=d,
@@ -245,6 +264,45 @@ def _drop_store(rec: dict | None) -> None:
         MilvusStore.from_record(rec).drop()
     except Exception:  # unreachable server, pymilvus gone: the old collection stays, unreferenced
         pass
+
+
+def replace_json_file(index_dir: str | os.PathLike, name: str, obj) -> None:
+    """Store (or replace) a small JSON file in an index folder and list it in
+    the manifest: the file first, then the manifest, each atomically (if
+    interrupted between the two, loading fails on the size or hash check
+    instead of reading the wrong settings).
+
+    Raises:
+        IndexMismatchError: no index at ``index_dir``.
+    """
+    path = Path(index_dir)
+    manifest = Manifest.read(path / MANIFEST)
+    if name in (ITEMS, VECTORS, INDEX, MANIFEST):
+        raise ValueError(f"{name} is not a replaceable file")
+    write_json_atomic(path / name, obj)
+    files = dict(manifest.files)
+    files[name] = file_record(path / name)
+    write_bytes_atomic(path / MANIFEST, dataclasses.replace(manifest, files=files).to_json().encode())
+
+
+def read_json_file(bundle: "Bundle", name: str) -> dict | None:
+    """A small JSON file of the index folder, hash-checked against the manifest;
+    None when the manifest does not list it.
+
+    Raises:
+        IndexMismatchError: the file is missing, changed or unreadable.
+    """
+    rec = bundle.manifest.files.get(name)
+    if rec is None:
+        return None
+    f = bundle.path / name
+    if not f.is_file() or file_record(f)["sha256"] != rec.get("sha256"):
+        raise IndexMismatchError(f"{f} was changed or removed after the index was built (sha256 differs from the "
+                                 "manifest); rebuild the index or re-run `coversearch tune-rerank`")
+    try:
+        return json.loads(f.read_text())
+    except ValueError as e:
+        raise IndexMismatchError(f"{f}: not JSON ({e})") from None
 
 
 def _share_like_umask(folder: Path) -> None:
@@ -321,6 +379,14 @@ class Bundle:
                 raise IndexMismatchError(f"index {self.path} keeps its vectors in {self.store_kind}, not in a FAISS file")
             self._index = _load_index(self.path, self.manifest)
         return self._index
+
+    def sequences(self, *, verify_hashes: bool = False):
+        """The prepared sequences stored for re-ranking (:class:`SequenceStore`), checked.
+
+        Raises:
+            IndexMismatchError: absent (an older index) or not matching the manifest.
+        """
+        return open_sequences(self.path, self.manifest.count, self.manifest.files, verify_hashes=verify_hashes)
 
     def check_model(self, model_hash: str, dim: int) -> None:
         """Raise IndexMismatchError if the index was built by another model or dim."""

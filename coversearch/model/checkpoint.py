@@ -30,6 +30,18 @@ def model_hash(path: str | Path) -> str:
     return file_sha256(path, 16)
 
 
+def plain(obj):
+    """``obj`` as JSON-able builtins (numpy scalars and arrays to Python
+    numbers and lists, tuples to lists): what ``torch.load(weights_only=True)``
+    accepts besides tensors."""
+    def default(x):
+        if hasattr(x, "tolist"):
+            return x.tolist()
+        raise TypeError(f"cannot store {type(x).__name__} in a checkpoint record")
+
+    return json.loads(json.dumps(obj, default=default))
+
+
 def save_checkpoint(path: str | Path, model: Encoder, record: dict) -> str:
     """Write ``path`` (.pt) and ``path.with_suffix('.json')`` atomically.
 
@@ -42,8 +54,9 @@ def save_checkpoint(path: str | Path, model: Encoder, record: dict) -> str:
         The model hash.
     """
     path = Path(path)
+    record = plain(record)
     buf = io.BytesIO()
-    torch.save({"encoder_config": model.config.to_dict(), "state_dict": model.state_dict(), "record": record}, buf)
+    torch.save({"encoder_config": plain(model.config.to_dict()), "state_dict": model.state_dict(), "record": record}, buf)
     write_bytes_atomic(path, buf.getvalue())
     h = model_hash(path)
     write_json_atomic(path.with_suffix(".json"), {"model_hash": h, "encoder_config": model.config.to_dict(), **record})
@@ -63,7 +76,8 @@ def load_checkpoint(path: str | Path | None = None) -> tuple[Encoder, dict]:
     if not path.is_file():
         raise ConfigError(f"model not found: {path} (train one with `coversearch train`)")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        # weights_only: a model file from elsewhere must not be able to run code
+        blob = torch.load(path, map_location="cpu", weights_only=True)
         config = EncoderConfig.from_dict(blob["encoder_config"])
         model = Encoder(config)
         model.load_state_dict(blob["state_dict"])

@@ -1,6 +1,17 @@
 """Train the encoder on a prepared cache, choosing the checkpoint on the MAP of
 held-out validation works.
 
+A run can stop and resume: with a run folder, every epoch leaves::
+
+    RUN_DIR/config.json   encoder + training configs, data source, output path
+    RUN_DIR/history.json  per-epoch loss and validation metrics, best epoch
+    RUN_DIR/best.pt       the best checkpoint so far (+ best.json record)
+    RUN_DIR/last.pt       model + optimizer + scheduler + RNG states after the
+                          last finished epoch (what ``--resume`` continues from)
+
+Resuming replays nothing: it restores those states and runs the remaining
+epochs, so the history equals an uninterrupted run's (a test pins it).
+
 Only works with at least two versions train; a fixed share of those works
 (``val_fraction``, drawn with the run's seed) never trains and decides which
 epoch's weights are kept. The metric function is injected by the caller
@@ -10,6 +21,8 @@ not import a later stage.
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import time
 from pathlib import Path
@@ -18,15 +31,22 @@ from typing import Callable
 import numpy as np
 import torch
 
-from coversearch.errors import DataError
+from coversearch._io import write_bytes_atomic, write_json_atomic
+from coversearch.errors import ConfigError, DataError
 from coversearch.features.cache import PreparedCache
 from coversearch.model.augment import augment
-from coversearch.model.checkpoint import save_checkpoint
+from coversearch.model.checkpoint import plain, save_checkpoint
 from coversearch.model.config import EncoderConfig, TrainConfig
 from coversearch.model.embed import embed_sequences
 from coversearch.model.encoder import Encoder
 from coversearch.model.losses import contrastive_loss
 from coversearch.model.sampler import group_by_work, pk_batches
+
+
+CONFIG = "config.json"
+HISTORY = "history.json"
+BEST = "best.pt"
+LAST = "last.pt"
 
 
 def split_works(work_ids: list[str], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -53,6 +73,8 @@ def train(
     init_from: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> dict:
     """Train and write the best checkpoint to ``out_path``.
 
@@ -66,10 +88,23 @@ def train(
             over ``encoder_config``).
         progress: tqdm bar per epoch.
         log: where per-epoch lines go.
+        run_dir: the run folder (config, history, best and last checkpoints);
+            None = no run folder (nothing to resume from).
+        resume: continue the run in ``run_dir`` from its last finished epoch
+            (its stored configs win over the arguments).
 
     Returns:
         The training record (configs, history, best epoch, model hash).
     """
+    run = Path(run_dir) if run_dir else None
+    state = None
+    if resume:
+        if run is None or not (run / LAST).is_file():
+            raise ConfigError(f"nothing to resume in {run}: no {LAST} (start the run without --resume)")
+        stored = json.loads((run / CONFIG).read_text())
+        encoder_config = EncoderConfig.from_dict(stored["encoder_config"])
+        train_config = TrainConfig.from_dict(stored["train_config"])
+        state = torch.load(run / LAST, map_location="cpu", weights_only=True)
     tc = train_config
     torch.manual_seed(tc.seed)
     torch.set_num_threads(tc.threads)
@@ -84,7 +119,7 @@ def train(
             f"only {n_multi} training works with >= 2 versions in {cache.path}; need at least "
             f"{tc.works_per_batch} (works per batch)"
         )
-    if init_from:
+    if init_from and not resume:
         from coversearch.model.checkpoint import load_checkpoint
 
         model, init_info = load_checkpoint(init_from)
@@ -112,13 +147,29 @@ def train(
         "n_val_works": len(set(val_labels.tolist())),
         "init_from": init_info["model_hash"] if init_info else None,
     }
+    start = 1
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        history, best = list(state["history"]), dict(state["best"])
+        record_base["init_from"] = state.get("init_from")
+        start = int(state["epoch"]) + 1
+        log(f"resuming {run} after epoch {state['epoch']} of {tc.epochs}")
+    elif run is not None:
+        run.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run / CONFIG, {"encoder_config": encoder_config.to_dict(), "train_config": tc.to_dict(),
+                                         "source": source, "out": str(Path(out_path).resolve()),
+                                         "init_from": record_base["init_from"]})
     log(
         f"training on {len(train_rows)} performances of {n_multi} multi-version works; "
         f"validating on {len(val_rows)} performances of {record_base['n_val_works']} held-out works"
     )
     from tqdm import tqdm
 
-    for epoch in range(1, tc.epochs + 1):
+    for epoch in range(start, tc.epochs + 1):
         model.train()
         t0 = time.perf_counter()
         losses = []
@@ -141,16 +192,28 @@ def train(
             m = metric_fn(embed_sequences(model, val_seqs), val_labels)
             row |= {"val_map": round(float(m["map"]), 4), "val_mr1": round(float(m["mr1"]), 2)}
         history.append(row)
-        log(" ".join(f"{k}={v}" for k, v in row.items()))
         score = row.get("val_map", -float(row["loss"]))
         if score > best["val_map"]:
             best = {"epoch": epoch, "val_map": score, **{k: v for k, v in row.items() if k.startswith("val_")}}
             record = record_base | {"history": history, "best": best}
             record["model_hash"] = save_checkpoint(out_path, model, record)
+            if run is not None:
+                save_checkpoint(run / BEST, model, record)
+        if run is not None:  # after the best checkpoint: last.pt never points past a kept best
+            buf = io.BytesIO()
+            torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
+                        "numpy_rng": rng.bit_generator.state, "history": plain(history), "best": plain(best),
+                        "init_from": record_base["init_from"]}, buf)
+            write_bytes_atomic(run / LAST, buf.getvalue())
+            write_json_atomic(run / HISTORY, {"history": plain(history), "best": plain(best)})
+        log(" ".join(f"{k}={v}" for k, v in row.items()))
     # rewrite the record of the kept weights with the full history
     from coversearch.model.checkpoint import load_checkpoint
 
-    kept, _ = load_checkpoint(out_path)
+    kept, _ = load_checkpoint(run / BEST if run is not None else out_path)
     record = record_base | {"history": history, "best": best}
     record["model_hash"] = save_checkpoint(out_path, kept, record)
+    if run is not None:
+        save_checkpoint(run / BEST, kept, record)
     return record

@@ -6,7 +6,7 @@ distributed::
     from_items(entries)                     one row per performance file
       .map_batches(read_prepare)            tasks: h5 (or audio) -> (T', 12) at the model rate
       .map_batches(Embedder, ActorPool)     actors: the encoder, loaded once per actor
-      .write_parquet(shard_dir)             shards: idx, ids, path, error, vector
+      .write_parquet(shard_dir)             shards: idx, ids, path, error, frames, vector
 
 The driver then reads the shards back in the original order (``idx``) and
 hands vectors + items to the same bundle writer as the local path
@@ -65,6 +65,7 @@ class RayBuildResult:
         n_nonfinite: NaN/inf values replaced by 0 while reading.
         seconds: wall time of ``start`` (Ray up), ``pipeline`` (read+embed+shards), ``collect``.
         resources: the cluster's resources as Ray reported them.
+        sequences: N (T, 12) float32 prepared sequences (the index folder keeps them for re-ranking).
     """
 
     vectors: np.ndarray
@@ -73,6 +74,7 @@ class RayBuildResult:
     n_nonfinite: int = 0
     seconds: dict = field(default_factory=dict)
     resources: dict = field(default_factory=dict)
+    sequences: list = field(default_factory=list)
 
 
 def _ray():
@@ -224,8 +226,8 @@ class Embedder:
         if seqs:
             out[ok] = embed_sequences(self.net, seqs, batch_size=self.batch_size)
         vec = pa.FixedSizeListArray.from_arrays(pa.array(out.reshape(-1)), d)
-        keep = [c for c in batch.column_names if c != "frames"]
-        return batch.select(keep).append_column("vector", vec)
+        # the prepared frames stay in the shards: the index folder stores them for re-ranking
+        return batch.append_column("vector", vec)
 
 
 def _run_with_timeout(fn, timeout: float, ray) -> None:
@@ -350,10 +352,14 @@ def run_pipeline(
     vec = table.column("vector").combine_chunks().values.to_numpy(zero_copy_only=False).reshape(-1, d)[keep]
     cols = {c: [v for v, k in zip(table.column(c).to_pylist(), keep) if k] for c in ("perf_id", "work_id", "subset", "path")}
     nnf = int(np.asarray(table.column("n_nonfinite").to_numpy())[keep].sum())
+    frames = table.column("frames").combine_chunks()
+    f_offs = frames.offsets.to_numpy()
+    f_vals = frames.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    seqs = [f_vals[f_offs[i]:f_offs[i + 1]].reshape(-1, 12) for i in np.flatnonzero(keep)]
     t3 = time.perf_counter()
     return RayBuildResult(vectors=np.ascontiguousarray(vec, np.float32), columns=cols, bad=bad, n_nonfinite=nnf,
                           seconds={"start": round(t1 - t0, 2), "pipeline": round(t2 - t1, 2), "collect": round(t3 - t2, 2)},
-                          resources=res)
+                          resources=res, sequences=seqs)
 
 
 @contextlib.contextmanager
@@ -378,7 +384,8 @@ def build_vectors(source, index_dir, *, feature: str, subset: str | None, model_
 
     Returns:
         (vectors (N, D) float32, columns perf_id/work_id/subset/path, bad [(path, msg)],
-        manifest extra {"ray": ...}, seconds {"prepare": Ray start-up, "embed": pipeline + collect}).
+        manifest extra {"ray": ...}, seconds {"prepare": Ray start-up, "embed": pipeline + collect},
+        N prepared (T, 12) sequences).
     """
     from coversearch.data.layout import find_performances
     from coversearch.features.cache import log_read_report
@@ -392,7 +399,7 @@ def build_vectors(source, index_dir, *, feature: str, subset: str | None, model_
     extra = {"ray": {"address": ray_address or "local", "resources": r.resources, "seconds": r.seconds,
                      "embed_cpus": EMBED_CPUS, "read_cpus": READ_CPUS, "embed_batch": EMBED_BATCH}}
     return r.vectors, r.columns, r.bad, extra, {"prepare": r.seconds["start"],
-                                               "embed": r.seconds["pipeline"] + r.seconds["collect"]}
+                                               "embed": r.seconds["pipeline"] + r.seconds["collect"]}, r.sequences
 
 
 __all__ = ["build_vectors", "init_ray", "run_pipeline", "ray_session", "check_resources", "shard_folder", "RayBuildResult"]

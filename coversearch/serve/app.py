@@ -97,7 +97,7 @@ QUERY_PARAMS = [
     {"name": "rerank", "in": "query", "schema": {"type": "boolean", "default": False},
      "description": "re-order the cosine shortlist by alignment (heavy: runs in the bounded pool)"},
     {"name": "shortlist", "in": "query", "schema": {"type": "integer", "minimum": 1},
-     "description": "with rerank: how many cosine neighbours to align (default: the index's tuned value)"},
+     "description": "with rerank: how many cosine neighbours are eligible (K1; default: the index's rerank.json, 2% of the catalogue, at least 200)"},
     {"name": "profile", "in": "query", "schema": {"type": "boolean", "default": False},
      "description": "add `profile`: the distances of the query's versions and a histogram of the rest"},
 ]
@@ -298,9 +298,57 @@ def create_app(config: Optional[ServeConfig] = None, *, holder: Optional[IndexHo
                 snap.bundle.row_of(x)
             except UnknownIdError as e:
                 return _unknown(snap, x, e)
-        if not hasattr(api, "compare"):
-            return _error(501, "compare is not available: this installation has no `coversearch compare`")
-        return _json(await pool.run(api.compare, a, b, index_dir=cfg.index_dir, model=cfg.model), snap)
+        return _json(await pool.run(api.compare, a, b, index_dir=cfg.index_dir, model=cfg.model,
+                                    bundle=snap.bundle, kinds=("id", "id")), snap)
+
+    def _compare_job(snap: Snapshot, uploads: list, b_id: Optional[str]) -> dict:
+        _torch_threads(cfg.threads)
+        t0 = time.perf_counter()
+        saved = []  # (private path, kind, the client's file name)
+        try:
+            for up in uploads:
+                path, kind = save_private(up.file, up.filename, state["tmp"], cfg.max_upload_bytes)
+                saved.append((path, kind, Path(up.filename or "upload").name))
+            args = [str(p) for p, _, _ in saved] + ([b_id] if b_id is not None else [])
+            kinds = tuple(k for _, k, _ in saved) + (("id",) if b_id is not None else ())
+            try:
+                out = api.compare(*args, index_dir=cfg.index_dir, model=cfg.model, bundle=snap.bundle, kinds=kinds)
+            except CoversearchError as e:  # name the client's files, never the private temp paths
+                msg = str(e)
+                for path, _, name in saved:
+                    msg = msg.replace(str(path), name)
+                raise type(e)(msg) from None
+        finally:
+            for path, _, _ in saved:
+                path.unlink(missing_ok=True)
+        for side, (_, _, name) in zip(("a", "b"), saved):
+            out[side]["file"] = name
+        out["seconds"] = round(time.perf_counter() - t0, 3)
+        return out
+
+    @app.post("/api/compare/file",
+              summary="Are two uploaded files (h5 or audio), or an upload and an indexed id, versions of one work?")
+    async def compare_file(a: UploadFile = File(..., description="a Da-TACOS h5 file or an audio file"),
+                           b: Optional[UploadFile] = File(None, description="a second file (or give b_id)"),
+                           b_id: Optional[str] = Form(None, description="an indexed performance id (or upload b)")):
+        snap = holder.current
+        uploads = [a] + ([b] if b is not None else [])
+        try:
+            if (b is None) == (b_id is None):
+                return _error(422, "give a second file `b` or an indexed id `b_id`, not both and not neither")
+            if b_id is not None:  # an id only: never opened as a path
+                try:
+                    snap.bundle.row_of(b_id)
+                except UnknownIdError as e:
+                    return _unknown(snap, b_id, e)
+            from coversearch.serve.uploads import classify
+
+            for up in uploads:
+                classify(up.filename)  # 415 before taking a heavy slot
+            return _json(await pool.run(_compare_job, snap, uploads, b_id), snap)
+        finally:
+            for up in uploads:
+                await up.close()
 
     @app.post("/api/reload", summary="Load the index folder again if build-index replaced it")
     async def reload(force: bool = False):
