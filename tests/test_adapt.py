@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from coversearch import api
 from coversearch.adapt import FinetuneConfig, MineConfig
-from coversearch.adapt.finetune import batches, components
+from coversearch.adapt.finetune import batches, components, finetune
 from coversearch.adapt.mine import knn, pair_quality, select
 from coversearch.cli import main
 from coversearch.errors import IndexMismatchError
@@ -183,3 +183,52 @@ def test_build_index_adapt_in_one_command(tiny_root, built, tmp_path):
     assert m.model_name == "model.pt" and m.extra["adaptation"]["steps"] == 2
     r = CliRunner().invoke(main, ["adapt", "--index-dir", str(idx), "--keep", "2", "--quiet"])
     assert r.exit_code == 5 and r.stderr.startswith("Error: --keep must be in (0, 1]")
+
+
+def _finetune_case(monkeypatch, scores, **kw):
+    """A tiny fine-tuning whose held-out check returns ``scores`` in turn."""
+    import importlib
+
+    ft = importlib.import_module("coversearch.adapt.finetune")  # the module (the package exports the function)
+    calls = iter(scores)
+    monkeypatch.setattr(ft, "partner_mrr", lambda *a, **k: next(calls))
+    torch.manual_seed(0)
+    net = Encoder(EncoderConfig(dim=16, channels=4, hidden=8))
+    rng = np.random.default_rng(0)
+    seqs = [rng.random((80, 12)).astype(np.float32) for _ in range(120)]
+    pairs = np.array([[2 * i, 2 * i + 1] for i in range(60)])
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    cfg = FinetuneConfig(steps=4, pairs_per_batch=4, negatives=2, crop=32, threads=1, check_every=2, holdout=0.2, **kw)
+    fit = ft.finetune(net, seqs.__getitem__, len(seqs), pairs, cfg)
+    return net, start, fit
+
+
+def test_finetune_keeps_the_start_when_held_out_pairs_never_improve(monkeypatch):
+    net, start, fit = _finetune_case(monkeypatch, [0.5, 0.4, 0.3])
+    assert fit["n_held_out"] == 12 and fit["steps"] == 0 and fit["steps_run"] == 4
+    assert [c[0] for c in fit["checks"]] == [0, 2, 4]
+    assert all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+
+
+def test_finetune_keeps_the_best_check(monkeypatch):
+    net, start, fit = _finetune_case(monkeypatch, [0.3, 0.5, 0.4])
+    assert fit["steps"] == 2
+    assert not all(torch.equal(v, start[k]) for k, v in net.state_dict().items())
+
+
+def test_anchor_penalty_keeps_embeddings_nearer_the_start(monkeypatch):
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    seqs = [rng.random((80, 12)).astype(np.float32) for _ in range(40)]
+    pairs = np.array([[2 * i, 2 * i + 1] for i in range(20)])
+    base = Encoder(EncoderConfig(dim=16, channels=4, hidden=8))
+    ref = embed_sequences(base, seqs, threads=1)
+    drift = {}
+    for anchor in (0.0, 50.0):
+        net = Encoder(EncoderConfig(dim=16, channels=4, hidden=8))
+        net.load_state_dict(base.state_dict())
+        finetune(net, seqs.__getitem__, len(seqs), pairs,
+                 FinetuneConfig(steps=30, pairs_per_batch=4, negatives=2, crop=32, threads=1, holdout=0, lr=3e-3,
+                                anchor=anchor))
+        drift[anchor] = float(1 - (embed_sequences(net, seqs, threads=1) * ref).sum(1).mean())
+    assert drift[50.0] < drift[0.0]
