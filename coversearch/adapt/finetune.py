@@ -79,7 +79,7 @@ class FinetuneConfig:
     anchor: float = 0.0
     holdout: float = 0.2
     check_every: int = 50
-    distractors: int = 1000
+    distractors: int = 500
     seed: int = 0
     threads: int = 2
 
