@@ -21,6 +21,10 @@ def adapt_options(fn):
                      help="Cosine neighbours proposed (and aligned) per performance."),
         click.option("--mine-rule", type=click.Choice(["robust_z", "global"]), default="robust_z", show_default=True,
                      help="robust_z: each performance judges its neighbours against its own shortlist; global: one threshold."),
+        click.option("--holdout", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
+                     help="Share of the mined pairs held out to pick the fine-tuning step to keep (checked every "
+                          "50 steps and before the first; the adapted model is the best check, the starting "
+                          "model if none beats it). 0 = train all steps, no check."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--threads", type=int, default=2, show_default=True, help="torch threads while fine-tuning."),
     ]
@@ -29,12 +33,12 @@ def adapt_options(fn):
     return fn
 
 
-def adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, seed, threads):
+def adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, holdout, seed, threads):
     """(MineConfig, FinetuneConfig) from the shared options."""
     from coversearch.adapt import FinetuneConfig, MineConfig
 
     return (MineConfig(shortlist=mine_shortlist, rule=mine_rule, keep=keep),
-            FinetuneConfig(steps=steps, lr=lr, seed=seed, threads=threads))
+            FinetuneConfig(steps=steps, lr=lr, holdout=holdout, seed=seed, threads=threads))
 
 
 def echo_adapt(out) -> None:
@@ -57,8 +61,8 @@ def echo_adapt(out) -> None:
 @click.option("--jobs", type=int, default=2, show_default=True, help="Alignment threads.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_reports_errors
-def adapt_cmd(index_dir, out_index_dir, out_model, model, rounds, steps, lr, keep, mine_shortlist, mine_rule, seed,
-              threads, jobs, quiet):
+def adapt_cmd(index_dir, out_index_dir, out_model, model, rounds, steps, lr, keep, mine_shortlist, mine_rule, holdout,
+              seed, threads, jobs, quiet):
     """Fine-tune the encoder on the catalogue itself, without labels, and re-embed it.
 
     The embedding proposes each performance's nearest neighbours, alignment
@@ -68,7 +72,7 @@ def adapt_cmd(index_dir, out_index_dir, out_model, model, rounds, steps, lr, kee
     """
     from coversearch import api
 
-    mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, seed, threads)
+    mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, holdout, seed, threads)
     out = api.adapt(index_dir, out_index_dir=out_index_dir, out_model=out_model, model=model, rounds=rounds,
                     mine=mine, train=train, jobs=jobs, progress=not quiet, log=_echo_err)
     echo_adapt(out)
