@@ -265,12 +265,11 @@ def query(
         qinfo["rerank"] = {"shortlist": int(k1), "fine": cfg.fine, "weight": cfg.weight, "norm": cfg.norm}
     else:
         scores, rows = bundle.search(vec, k, exclude_rows=exclude)
-    names = items.column_names
     results = []
     for rank, (s, r) in enumerate(zip(scores[0], rows[0]), start=1):
         if r < 0:
             continue
-        rec = {c: items.column(c)[int(r)].as_py() for c in names if c != "path"}
+        rec = bundle.item_record(int(r))
         rec.update(rank=rank, row=int(r), distance=float(1.0 - s), same_work=rec["work_id"] == qinfo.get("work_id"))
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
