@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from coversearch import api
 from coversearch.adapt import FinetuneConfig, MineConfig
 from coversearch.adapt.finetune import batches, components, finetune
-from coversearch.adapt.mine import knn, pair_quality, select
+from coversearch.adapt.mine import fdr_cut, knn, pair_quality, select
 from coversearch.cli import main
 from coversearch.errors import IndexMismatchError
 from coversearch.index.bundle import load_bundle, write_bundle
@@ -22,7 +22,7 @@ from coversearch.model.embed import embed_sequences
 from coversearch.model.encoder import Encoder
 
 # tiny, fast settings: 3 steps of 4 pairs on 64-frame crops
-MINE = MineConfig(shortlist=4, keep=0.25)
+MINE = MineConfig(shortlist=4, keep=0.25, fdr=0.0)  # fdr off: a tiny random catalogue has no confident pairs
 TRAIN = FinetuneConfig(steps=3, pairs_per_batch=4, negatives=4, crop=64, threads=1)
 
 
@@ -164,7 +164,7 @@ def test_interrupted_adapt_leaves_the_old_index_answering(built, monkeypatch):
 
     monkeypatch.setattr(adapt_pkg, "finetune", boom)
     r = CliRunner().invoke(main, ["adapt", "--index-dir", str(idx), "--model", str(model), "--steps", "2",
-                                  "--mine-shortlist", "4", "--keep", "0.25", "--jobs", "1", "--quiet"])
+                                  "--mine-shortlist", "4", "--keep", "0.25", "--fdr", "0", "--jobs", "1", "--quiet"])
     assert r.exit_code == 130 and "Error: interrupted" in r.stderr
     assert (idx / "manifest.json").read_text() == before
     assert api.query("P_1", index_dir=idx, k=3)["results"]
@@ -175,7 +175,7 @@ def test_build_index_adapt_in_one_command(tiny_root, built, tmp_path):
     model, _ = built
     idx = tmp_path / "one"
     r = CliRunner().invoke(main, ["build-index", "--data", str(tiny_root), "--model", str(model), "--index-dir", str(idx),
-                                  "--adapt", "--steps", "2", "--mine-shortlist", "4", "--keep", "0.25", "--jobs", "1",
+                                  "--adapt", "--steps", "2", "--mine-shortlist", "4", "--keep", "0.25", "--fdr", "0", "--jobs", "1",
                                   "--threads", "1", "--quiet"])
     assert r.exit_code == 0, r.output + r.stderr
     assert "adapted model" in r.output
@@ -232,3 +232,22 @@ def test_anchor_penalty_keeps_embeddings_nearer_the_start(monkeypatch):
                                 anchor=anchor))
         drift[anchor] = float(1 - (embed_sequences(net, seqs, threads=1) * ref).sum(1).mean())
     assert drift[50.0] < drift[0.0]
+
+
+def test_fdr_cut_counts_decoys_below_minus_t():
+    score = np.array([5.0, 4.0, 3.0, 2.0, 1.0, 0.5, -1.0])
+    decoy = np.array([6.0, -2.5, 5.0, -1.5, 2.0, -0.6, -4.5])  # mirrors: -4.5 (<= -t for t <= 4.5), -2.5, -1.5, -0.6
+    # n=1 (t=5): 0 decoys; n=2 (t=4): 1 (-4.5); n=3 (t=3): 1; n=4 (t=2): 2; n=5 (t=1): 3; n=6 (t=0.5): 4
+    assert fdr_cut(score, decoy, 0.34) == 3
+    assert fdr_cut(score, decoy, 0.5) == 4
+    assert fdr_cut(score, decoy, 0.0) == 1
+    assert fdr_cut(-np.abs(score), decoy, 0.5) == 0  # no positive score: nothing kept
+
+
+def test_too_few_confident_pairs_keep_the_model(built, tmp_path):
+    model, idx = built
+    out = api.adapt(idx, out_index_dir=tmp_path / "same", model=model, mine=MineConfig(shortlist=4, keep=0.001, fdr=0.0),
+                    train=TRAIN, jobs=1, progress=False, log=lambda s: None)
+    assert out["adaptation"]["steps"] == 0
+    np.testing.assert_array_equal(load_bundle(tmp_path / "same", load_index=False).vectors,
+                                  load_bundle(idx, load_index=False).vectors)

@@ -21,6 +21,8 @@ from coversearch.adapt.mine import MineConfig, mine_pairs, pair_quality
 from coversearch.align import AlignConfig
 from coversearch.errors import ConfigError
 
+MIN_PAIRS = 8  # fewer confident pairs than this: nothing to learn from, the model is kept
+
 
 def adapt_encoder(
     model,
@@ -79,6 +81,14 @@ def adapt_encoder(
             f"performances from {mined.stats['n_candidates']} proposals ({mined.stats['n_aligned']} aligned, "
             f"{mined.stats['seconds_align']} s)")
         t1 = time.perf_counter()
+        if len(mined.pairs) < MIN_PAIRS:
+            log(f"round {r}/{rounds}: {len(mined.pairs)} confident pair(s), fewer than {MIN_PAIRS}: the model is kept "
+                f"as it is (the alignment does not single out versions in this catalogue)")
+            per_round.append({"round": r, **mined.stats, "train_steps": 0, "seconds_mine": round(t1 - t0, 2)})
+            mined_all.append(np.column_stack([np.full(len(mined.pairs), r, np.int64), mined.pairs]))
+            if on_round is not None:
+                on_round(r, mined.pairs, vec)
+            break
         fit = finetune(net, seq_of, len(sequences), mined.pairs, train, seed_offset=1000 * (r - 1), progress=progress)
         kept = (f", kept the state after step {fit['steps']} (held-out pairs' partner MRR "
                 f"{dict(map(tuple, fit['checks'])).get(fit['steps'])})" if fit["checks"] else "")

@@ -45,7 +45,15 @@ class MineConfig:
             the normalised Qmax for the whole catalogue).
         reciprocal: with ``robust_z``, a pair scores the minimum of both ends'
             z (else the maximum: one end's opinion suffices).
-        keep: share of the ``N * shortlist`` proposals kept as pairs.
+        keep: at most this share of the ``N * shortlist`` proposals is kept.
+        fdr: with ``robust_z``, keep only as many of the best pairs as keeps
+            the estimated share of false pairs at or below this (0 = off).
+            The estimate is label-free (a decoy count): a pair of unrelated
+            performances has z-scores symmetric about 0 at both ends, so as
+            many of them score ``min(z_a, z_b) >= t`` as score
+            ``max(z_a, z_b) <= -t``; FDR(t) ~ #{max <= -t} / #{min >= t}. It
+            stops the mining where the catalogue's alignment stops telling
+            versions apart (a kind of music the alignment reads poorly).
         max_per_item: at most this many kept pairs touch one item (0 = no
             cap); keeps a few "hub" items from dominating the training pairs.
         norm: Qmax normalisation before scoring (``sqrt_prod`` as the
@@ -56,6 +64,7 @@ class MineConfig:
     rule: str = "robust_z"
     reciprocal: bool = True
     keep: float = 0.03
+    fdr: float = 0.1
     max_per_item: int = 0
     norm: str = "sqrt_prod"
 
@@ -66,6 +75,8 @@ class MineConfig:
             raise ConfigError(f"mining rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         if not 0.0 < self.keep <= 1.0:
             raise ConfigError(f"--keep must be in (0, 1], got {self.keep}")
+        if not 0.0 <= self.fdr < 1.0:
+            raise ConfigError(f"--fdr must be in [0, 1), got {self.fdr}")
         if self.max_per_item < 0:
             raise ConfigError(f"max_per_item must be >= 0, got {self.max_per_item}")
         if self.norm not in ("sqrt_prod", "min_len", "none"):
@@ -231,9 +242,14 @@ def select(nbrs: np.ndarray, candidates: np.ndarray, quality: np.ndarray, config
         za = (q - med[cand[:, 0]]) / scale[cand[:, 0]]
         zb = (q - med[cand[:, 1]]) / scale[cand[:, 1]]
         score = np.minimum(za, zb) if config.reciprocal else np.maximum(za, zb)
+        decoy = np.maximum(za, zb) if config.reciprocal else np.minimum(za, zb)
     n_keep = max(1, int(round(config.keep * n * k)))
+    if config.rule != "global" and config.fdr > 0:
+        n_keep = min(n_keep, fdr_cut(score, decoy, config.fdr))
     order = np.lexsort((cand[:, 1], cand[:, 0], -score))
-    if config.max_per_item:
+    if n_keep == 0:
+        order = order[:0]
+    elif config.max_per_item:
         used = np.zeros(n, np.int64)
         kept = []
         for i in order:
@@ -248,6 +264,21 @@ def select(nbrs: np.ndarray, candidates: np.ndarray, quality: np.ndarray, config
     else:
         order = order[:n_keep]
     return cand[order], score[order]
+
+
+def fdr_cut(score: np.ndarray, decoy: np.ndarray, fdr: float) -> int:
+    """How many of the best-scored pairs keep the decoy-estimated false share <= ``fdr``.
+
+    score (P,) selection scores; decoy (P,) their mirror statistic (a pair counts
+    as a decoy at threshold t when ``decoy <= -t``). Returns the largest n such
+    that, with t the n-th best score (t > 0), #{decoy <= -t} <= fdr * n.
+    """
+    s = np.sort(np.asarray(score, np.float64))[::-1]
+    neg = np.sort(-np.asarray(decoy, np.float64))  # decoy <= -t  <=>  -decoy >= t
+    n = np.arange(1, len(s) + 1)
+    decoys = len(neg) - np.searchsorted(neg, s, side="left")  # #{-decoy >= t} for t = s[n-1]
+    ok = (decoys <= fdr * n) & (s > 0)
+    return int(n[ok].max()) if ok.any() else 0
 
 
 def mine_pairs(

@@ -17,6 +17,9 @@ def adapt_options(fn):
         click.option("--lr", type=float, default=3e-4, show_default=True, help="Fine-tuning learning rate (AdamW, cosine decay)."),
         click.option("--keep", type=float, default=0.03, show_default=True,
                      help="Share of the N x shortlist proposals kept as training pairs."),
+        click.option("--fdr", type=click.FloatRange(0.0, 0.99), default=0.1, show_default=True,
+                     help="Keep fewer pairs than --keep where the label-free (decoy) estimate of the share of "
+                          "false pairs would pass this; 0 = off."),
         click.option("--mine-shortlist", type=click.IntRange(min=2), default=20, show_default=True,
                      help="Cosine neighbours proposed (and aligned) per performance."),
         click.option("--mine-rule", type=click.Choice(["robust_z", "global"]), default="robust_z", show_default=True,
@@ -33,11 +36,11 @@ def adapt_options(fn):
     return fn
 
 
-def adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, holdout, seed, threads):
+def adapt_settings(steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout, seed, threads):
     """(MineConfig, FinetuneConfig) from the shared options."""
     from coversearch.adapt import FinetuneConfig, MineConfig
 
-    return (MineConfig(shortlist=mine_shortlist, rule=mine_rule, keep=keep),
+    return (MineConfig(shortlist=mine_shortlist, rule=mine_rule, keep=keep, fdr=fdr),
             FinetuneConfig(steps=steps, lr=lr, holdout=holdout, seed=seed, threads=threads))
 
 
@@ -61,7 +64,7 @@ def echo_adapt(out) -> None:
 @click.option("--jobs", type=int, default=2, show_default=True, help="Alignment threads.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_reports_errors
-def adapt_cmd(index_dir, out_index_dir, out_model, model, rounds, steps, lr, keep, mine_shortlist, mine_rule, holdout,
+def adapt_cmd(index_dir, out_index_dir, out_model, model, rounds, steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout,
               seed, threads, jobs, quiet):
     """Fine-tune the encoder on the catalogue itself, without labels, and re-embed it.
 
@@ -72,7 +75,7 @@ def adapt_cmd(index_dir, out_index_dir, out_model, model, rounds, steps, lr, kee
     """
     from coversearch import api
 
-    mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, holdout, seed, threads)
+    mine, train = adapt_settings(steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout, seed, threads)
     out = api.adapt(index_dir, out_index_dir=out_index_dir, out_model=out_model, model=model, rounds=rounds,
                     mine=mine, train=train, jobs=jobs, progress=not quiet, log=_echo_err)
     echo_adapt(out)

@@ -38,7 +38,7 @@ from coversearch.cli.adapt_cmds import adapt_options, adapt_settings, echo_adapt
 @store_options
 @_reports_errors
 def build_index_cmd(data, audio, features_dir, model, index_dir, index_type, feature, subset, jobs, skip_bad, do_adapt,
-                    rounds, steps, lr, keep, mine_shortlist, mine_rule, holdout, seed, threads, quiet, **scale):
+                    rounds, steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout, seed, threads, quiet, **scale):
     """Embed every performance and write the FAISS index, the items table and a manifest."""
     from coversearch import api
 
@@ -52,7 +52,7 @@ def build_index_cmd(data, audio, features_dir, model, index_dir, index_type, fea
                f"prepare {s['prepare']} s, embed {s['embed']} s, index {s['index']} s"
                + (f"; skipped {out['skipped']} bad file(s)" if out["skipped"] else ""))
     if do_adapt:
-        mine, train = adapt_settings(steps, lr, keep, mine_shortlist, mine_rule, holdout, seed, threads)
+        mine, train = adapt_settings(steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout, seed, threads)
         echo_adapt(api.adapt(index_dir, model=model, rounds=rounds, mine=mine, train=train, jobs=jobs,
                              progress=not quiet, log=_echo_err))
     if out["skipped"]:
