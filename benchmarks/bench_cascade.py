@@ -87,29 +87,39 @@ def cmd_tune(args) -> None:
     for name, cc in coarse_cfgs.items():
         sls = [AlignedShortlist(int(qrow), r, cos[i, r], raw, tq, tc, *store[name][i])
                for i, (qrow, (r, raw, tq, tc)) in enumerate(zip(q, full))]
+        k1s = sorted({min(k, k1) for k in args.k1_grid} | {k1}) if args.k1_grid else [k1]
         grid = tune(sls, cos, labels, weights=args.weights, norms=(base.norm,) if args.fixed_norm else
                     ("min_len", "sqrt_prod", "query_max"), fine_sizes=tuple(args.fine) + (None,),
-                    base=dataclasses.replace(base, coarse=cc))
+                    shortlist_sizes=k1s, base=dataclasses.replace(base, coarse=cc))
         for g in grid:
-            k2 = g["fine"] or k1
-            cost = (k1 * pair_ms[name] if g["fine"] else 0.0) + k2 * pair_ms["full"]
-            rows_out.append({"coarse": name if g["fine"] else "none", "K2": k2, "norm": g["norm"],
+            g_k1 = g["shortlist"] or k1
+            coarse_used = g["fine"] is not None and g["fine"] < g_k1
+            k2 = min(g["fine"] or g_k1, g_k1)
+            cost = (g_k1 * pair_ms[name] if coarse_used else 0.0) + k2 * pair_ms["full"]
+            rows_out.append({"K1": g_k1, "coarse": name if coarse_used else "none", "K2": k2, "norm": g["norm"],
                              "weight": g["weight"], "map": g["map"], "mr1": g["mr1"], "p_at_10": g["p_at_10"],
                              "align_ms_per_query": cost})
     # keep one row per setting (the no-coarse rows repeat across coarse configs)
     seen, uniq = set(), []
     for r in sorted(rows_out, key=lambda r: (-r["map"], r["align_ms_per_query"])):
-        key = (r["coarse"], r["K2"], r["norm"], r["weight"])
+        key = (r["K1"], r["coarse"], r["K2"], r["norm"], r["weight"])
         if key not in seen:
             seen.add(key)
             uniq.append(r)
     emb = next(r for r in uniq if r["weight"] == 0.0)
     print(table(uniq[:25], title=f"validation: {len(q)} queries, K1 {k1}, pair ms on {args.jobs} cores {pair_ms}"))
-    print(f"embedding only: MAP {emb['map']:.4f}")
+    # the best setting at each (K1, K2, coarse): what K1 / K2 / the coarse rate buy
+    best_at: dict = {}
+    for r in uniq:
+        best_at.setdefault((r["K1"], r["K2"], r["coarse"]), r)
+    print(table(sorted(best_at.values(), key=lambda r: (r["K1"], r["K2"], r["coarse"])),
+                title="best weight/norm per (K1, K2, coarse rate)"))
+    print(f"embedding only: MAP {emb['map']:.4f}; load average {os.getloadavg()}")
     write_result("cascade_tune", {"val_data": str(Path(args.val_data).resolve()), "n_items": int(len(labels)),
                                   "n_queries": int(len(q)), "K1": int(k1), "model_hash": info["model_hash"],
                                   "pair_ms": pair_ms, "coarse_grid": COARSE_GRID, "rows": uniq,
-                                  "embedding_only": emb},
+                                  "best_per_k1_k2_coarse": list(best_at.values()), "embedding_only": emb,
+                                  "loadavg_end": os.getloadavg()},
                  args=vars(args), seconds=time.perf_counter() - t_start)
 
 
@@ -180,6 +190,8 @@ def main() -> None:
     t.add_argument("--queries", type=int, default=120)
     t.add_argument("--k1", type=int, default=None, help="shortlist (default: RerankConfig's rule)")
     t.add_argument("--fine", type=int, nargs="+", default=[25, 50, 100])
+    t.add_argument("--k1-grid", type=int, nargs="+", default=[],
+                   help="also replay these smaller K1 (the stored shortlists are aligned once at --k1)")
     t.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0])
     t.add_argument("--fixed-norm", action="store_true", help="only the default norm")
     t.add_argument("--seed", type=int, default=0)
