@@ -120,7 +120,7 @@ def cmd_tune(args) -> None:
                                   "pair_ms": pair_ms, "coarse_grid": COARSE_GRID, "rows": uniq,
                                   "best_per_k1_k2_coarse": list(best_at.values()), "embedding_only": emb,
                                   "loadavg_end": os.getloadavg()},
-                 args=vars(args), seconds=time.perf_counter() - t_start)
+                 args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
 
 
 def cmd_table(args) -> None:
@@ -148,6 +148,12 @@ def cmd_table(args) -> None:
             cfg = dataclasses.replace(api.load_rerank_config(path), shortlist=args.extra_k1)
             runs.insert(2, (f"default cascade, K1 {args.extra_k1}", dict(rerank=True, max_queries=args.queries,
                                                                           rerank_config=cfg)))
+            for pos, spec in enumerate(args.extra_setting, start=3):
+                coarse, k2 = spec.split(":")
+                alt = dataclasses.replace(cfg, coarse=dataclasses.replace(cfg.coarse, **COARSE_GRID[coarse]),
+                                          fine=int(k2))
+                runs.insert(pos, (f"cascade {coarse} K2 {k2}, K1 {args.extra_k1}",
+                                  dict(rerank=True, max_queries=args.queries, rerank_config=alt)))
         for method, kw in runs:
             if kw.get("max_queries") == 0:
                 continue
@@ -167,7 +173,7 @@ def cmd_table(args) -> None:
     print(f"load average (1/5/15 min) at start {load_start}, at end {os.getloadavg()}")
     write_result(args.name, {"rows": rows, "jobs": args.jobs, "cpu_count": os.cpu_count(),
                              "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
-                 args=vars(args), seconds=time.perf_counter() - t_start)
+                 args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
 
 
 def markdown(rows, jobs) -> str:
@@ -204,6 +210,8 @@ def main() -> None:
     b.add_argument("--jobs", type=int, default=2)
     b.add_argument("--extra-k1", type=int, default=0,
                    help="also time the default cascade with this fixed K1 (e.g. 300, what 15,000 items use)")
+    b.add_argument("--extra-setting", action="append", default=[], metavar="COARSE:K2",
+                   help="with --extra-k1: also time a cheaper setting, e.g. ds6-m3:50 (repeatable)")
     b.add_argument("--name", default="cascade_table")
     b.set_defaults(fn=cmd_table)
     args = ap.parse_args()
