@@ -176,6 +176,55 @@ def cmd_table(args) -> None:
                  args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
 
 
+
+def cmd_time(args) -> None:
+    """Per-query wall and CPU time of ``query ID --rerank`` (the product path: FAISS search, the
+    index's rerank.json, the cascade on the folder's sequences), the bundle loaded once."""
+    from coversearch import api
+    from coversearch.index.bundle import load_bundle
+
+    t_start = time.perf_counter()
+    b = load_bundle(args.index_dir)
+    cfg = api.load_rerank_config(b)
+    variants = [("default", cfg)]
+    for spec in args.extra_setting:
+        coarse, k2 = spec.split(":")
+        variants.append((f"{coarse} K2 {k2}", dataclasses.replace(
+            cfg, coarse=dataclasses.replace(cfg.coarse, **COARSE_GRID[coarse]), fine=int(k2))))
+    ids = b.items.column("perf_id").to_pylist()
+    q = np.random.default_rng(args.seed).choice(len(ids), min(args.queries, len(ids)), replace=False)
+    seqs = b.sequences()
+    from coversearch.rerank import align_shortlist
+
+    align_shortlist(seqs.sequence(0), [seqs.sequence(1)], config=cfg.coarse)  # compile outside the timing
+    align_shortlist(seqs.sequence(0), [seqs.sequence(1)], config=cfg.align)
+    rows = []
+    for name, c in variants:
+        wall, cpu = [], []
+        load0 = os.getloadavg()[0]
+        for r in q:
+            w0, c0 = time.perf_counter(), time.process_time()
+            api.query(ids[int(r)], k=10, index_dir=args.index_dir, bundle=b, rerank=True,
+                      shortlist=args.k1 or None, jobs=args.jobs, rerank_config=c)
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+        w0 = time.perf_counter()
+        for r in q:
+            b.search(np.asarray(b.vectors[int(r)])[None], args.k1 or cfg.first_stage_k(b.count - 1))
+        search_s = (time.perf_counter() - w0) / len(q)
+        rows.append({"setting": name, "K1": args.k1 or cfg.first_stage_k(b.count - 1), "K2": c.fine,
+                     "coarse": f"ds{c.coarse.downsample}-m{c.coarse.m}", "queries": len(q),
+                     "wall_s_median": float(np.median(wall)), "wall_s_mean": float(np.mean(wall)),
+                     "wall_s_p90": float(np.percentile(wall, 90)), "cpu_s_mean": float(np.mean(cpu)),
+                     "faiss_search_ms": 1e3 * search_s, "load_before": round(load0, 2),
+                     "load_after": round(os.getloadavg()[0], 2)})
+        print(rows[-1], file=sys.stderr)
+    print(table(rows, title=f"{args.index_dir}: query --rerank, {args.jobs} cores"))
+    write_result(args.name, {"index_dir": str(Path(args.index_dir).resolve()), "n_items": b.count, "rows": rows,
+                             "jobs": args.jobs, "cpu_count": os.cpu_count()},
+                 args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
+
+
 def markdown(rows, jobs) -> str:
     head = ("| set | items | method | queries | MAP | MR1 | P@10 | recall@K 0.5 / 1 / 2 / 5 / 10 % | s per query "
             f"({jobs} cores) |\n|---|---|---|---|---|---|---|---|---|")
@@ -214,6 +263,15 @@ def main() -> None:
                    help="with --extra-k1: also time a cheaper setting, e.g. ds6-m3:50 (repeatable)")
     b.add_argument("--name", default="cascade_table")
     b.set_defaults(fn=cmd_table)
+    tm = sub.add_parser("time", help="wall and CPU time per query of query --rerank (the product path)")
+    tm.add_argument("--index-dir", required=True)
+    tm.add_argument("--k1", type=int, default=None, help="fixed K1 (e.g. 300: what 15,000 items use)")
+    tm.add_argument("--extra-setting", action="append", default=[], metavar="COARSE:K2")
+    tm.add_argument("--queries", type=int, default=50)
+    tm.add_argument("--seed", type=int, default=0)
+    tm.add_argument("--jobs", type=int, default=2)
+    tm.add_argument("--name", default="cascade_time")
+    tm.set_defaults(fn=cmd_time)
     args = ap.parse_args()
     args.fn(args)
 
