@@ -111,7 +111,10 @@ def server_pids(pid: int) -> list[int]:
     """The server process and its children (uvicorn's worker processes with --processes)."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
-        kids = (task / "children").read_text().split()
+        try:
+            kids = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended meanwhile (the heavy pool's)
+            continue
         pids += [int(k) for k in kids]
     return pids
 

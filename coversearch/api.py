@@ -229,7 +229,14 @@ def query(
         raise ConfigError(f"--k must be >= 1, got {k}")
     at_least("--shortlist", shortlist)
     at_least("--jobs", jobs)
-    bundle = bundle if bundle is not None else open_index(index_dir, store, milvus_uri)
+    # a one-shot audio query analyses its audio in a child process while this one loads the index and model
+    pending = _start_audio(audio, index_dir) if audio is not None and bundle is None else None
+    try:
+        bundle = bundle if bundle is not None else open_index(index_dir, store, milvus_uri)
+    except BaseException:
+        if pending is not None:
+            pending.cancel()
+        raise
     items = bundle.items
     if perf_id is not None:
         row = bundle.row_of(perf_id)
@@ -238,7 +245,7 @@ def query(
         exclude = [row]
         qseq = None
     elif audio is not None:
-        vec, qinfo, qseq = _embed_audio(audio, bundle, model)
+        vec, qinfo, qseq = _embed_audio(audio, bundle, model, pending)
         exclude = []
     else:
         vec, qinfo, qseq = _embed_file(file, bundle, model)
@@ -260,12 +267,11 @@ def query(
         qinfo["rerank"] = {"shortlist": int(k1), "fine": cfg.fine, "weight": cfg.weight, "norm": cfg.norm}
     else:
         scores, rows = bundle.search(vec, k, exclude_rows=exclude)
-    names = items.column_names
     results = []
     for rank, (s, r) in enumerate(zip(scores[0], rows[0]), start=1):
         if r < 0:
             continue
-        rec = {c: items.column(c)[int(r)].as_py() for c in names if c != "path"}
+        rec = bundle.item_record(int(r))
         rec.update(rank=rank, row=int(r), distance=float(1.0 - s), same_work=rec["work_id"] == qinfo.get("work_id"))
         if fused is not None:
             rec["fused_score"] = float(fused[rank - 1])
@@ -434,11 +440,36 @@ def _query_model(bundle, model):
     return net, info
 
 
-def _embed_audio(audio, bundle, model):
+def _start_audio(audio, index_dir):
+    """Start ``audio_sequence`` of a query's audio in a forked child (:mod:`coversearch._background`),
+    with the feature the index's manifest names; it runs in the caller where forking is unsafe.
+    None when the manifest is unreadable (``open_index`` then reports it)."""
+    from coversearch import _background
+    from coversearch.audio.decode import check_audio_path
+    from coversearch.errors import IndexMismatchError
+    from coversearch.index.manifest import Manifest
+
+    check_audio_path(audio)  # missing, unsupported or empty: said now, not after loading the model
+    try:
+        feature = _audio_feature(Manifest.read(Path(index_dir) / "manifest.json").feature)
+    except (IndexMismatchError, ConfigError):
+        return None
+    pending = _background.start(audio_sequence, audio, feature)
+    pending.feature = feature
+    return pending
+
+
+def _embed_audio(audio, bundle, model, pending=None):
     from coversearch.model.embed import embed_sequences
 
-    net, _ = _query_model(bundle, model)
-    seq = audio_sequence(audio, bundle.manifest.feature)
+    try:
+        net, _ = _query_model(bundle, model)
+        feature = bundle.manifest.feature
+        seq = pending.result() if pending is not None and pending.feature == feature else \
+            audio_sequence(audio, feature)
+    finally:
+        if pending is not None:
+            pending.cancel()
     vec = embed_sequences(net, [seq])
     return vec, {"audio": str(Path(audio).resolve()), "perf_id": None, "work_id": None}, seq
 

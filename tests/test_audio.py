@@ -434,3 +434,30 @@ def test_compare_bad_audio(tmp_path, music):
         _one_line_error(r, name, needle if name != "notes.txt" else "unsupported file type")
     r = CliRunner().invoke(main, ["compare", str(tmp_path / "missing.flac"), str(files["W_22_v1"])])
     _one_line_error(r, "missing.flac", "not found")
+
+
+def test_query_audio_as_a_fresh_process(audio_index, music, tmp_path):
+    """The console command as a user runs it: in a fresh process the audio is analysed in a forked
+    child while the index and model load; the answer equals the in-process one, and bad audio is
+    still one line with exit code 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from coversearch import api
+
+    _, files = music
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    cmd = [sys.executable, "-c", "import sys; from coversearch.cli import main; sys.exit(main())", "query",
+           "--index-dir", str(audio_index / "index"), "--k", "3", "--json", "--audio"]
+    r = subprocess.run(cmd + [str(files["W_22_v1"])], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)["results"]
+    want = api.query(audio=files["W_22_v1"], k=3, index_dir=audio_index / "index")["results"]
+    assert [x["perf_id"] for x in got] == [x["perf_id"] for x in want]
+    assert [x["distance"] for x in got] == pytest.approx([x["distance"] for x in want], abs=1e-5)
+    bad = _bad_files(tmp_path)
+    r = subprocess.run(cmd + [str(tmp_path / "corrupt.mp3")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert "corrupt.mp3" in r.stderr and bad["corrupt.mp3"] in r.stderr and "Traceback" not in r.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "coversearch"
 
 RANK = {
-    "errors": 0, "config": 0, "_io": 0,
+    "errors": 0, "config": 0, "_io": 0, "_background": 0,
     "data": 1, "download": 1, "synth": 1, "audio": 1,
     "features": 2, "align": 2,
     "model": 3,

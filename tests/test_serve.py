@@ -334,6 +334,37 @@ def _bundle(index_dir: Path, letter: str, seed: int, n_works: int = 50, per_work
     write_bundle(index_dir, vec.astype(np.float32), cols, manifest_fields={"model_hash": f"test-{letter}"})
 
 
+def test_snapshot_keeps_reading_the_folder_it_loaded(tmp_path):
+    """After build-index replaces the folder, a snapshot's re-rank inputs (stored sequences,
+    rerank.json) still come from the folder it loaded: never the new build's, and no error."""
+    from coversearch.index.bundle import read_json_file
+    from coversearch.rerank import RerankConfig
+    from coversearch.serve.holder import make_snapshot
+
+    idx = tmp_path / "idx"
+
+    def build(letter, n, seed):
+        rng = np.random.default_rng(seed)
+        seqs = [rng.random((20 + i, 12), dtype=np.float32) for i in range(n)]
+        cols = {"perf_id": [f"P_{i}" for i in range(n)], "work_id": [f"W_{i // 2}" for i in range(n)]}
+        write_bundle(idx, rng.normal(size=(n, 16)).astype(np.float32), cols, sequences=seqs,
+                     manifest_fields={"model_hash": f"test-{letter}"},
+                     json_files={"rerank.json": {"config": RerankConfig().to_dict(), "chosen_by": letter}})
+        return seqs
+
+    a = build("A", 30, 1)
+    snap = make_snapshot(idx)
+    build("B", 40, 2)
+    store = snap.bundle.sequences()
+    assert len(store) == 30 and np.array_equal(store.sequence(29), a[29])
+    assert read_json_file(snap.bundle, "rerank.json")["chosen_by"] == "A"
+    assert api.load_rerank_config(snap.bundle) == RerankConfig()
+    out = api.query("P_3", k=3, index_dir=idx, bundle=snap.bundle, rerank=True, shortlist=10)
+    assert out["results"] and all(int(r["perf_id"][2:]) < 30 for r in out["results"])
+    fresh = make_snapshot(idx).bundle
+    assert len(fresh.sequences()) == 40 and read_json_file(fresh, "rerank.json")["chosen_by"] == "B"
+
+
 def test_reload_endpoint(tmp_path):
     idx = tmp_path / "idx"
     _bundle(idx, "A", 1)

@@ -45,6 +45,27 @@ def essentia_standard():
     return _ESSENTIA
 
 
+def essentia_algorithm(name: str, **params):
+    """One essentia algorithm, configured as ``essentia.standard.<name>(**params)`` is.
+
+    Importing ``essentia.standard`` instantiates every one of essentia's ~290
+    algorithms to read its documentation (1.2 CPU-s here, a fifth of a whole
+    ``query --audio``); this builds only the one asked for, from the same C++
+    class with the same parameter conversion. Call it as
+    ``algo.__compute__(*inputs)`` with inputs of essentia's types
+    (C-contiguous float32 arrays, ...): the call ``essentia.standard`` wraps.
+    """
+    import essentia
+
+    essentia.log.infoActive = False
+    essentia.log.warningActive = False
+    from essentia import _essentia, common
+
+    algo = _essentia.Algorithm(name)
+    algo.__configure__(**{k: common.convertData(v, algo.paramType(k)) for k, v in params.items()})
+    return algo
+
+
 def check_audio_path(path: str | os.PathLike) -> Path:
     """Check that ``path`` is a non-empty regular file with an audio extension.
 
@@ -79,9 +100,8 @@ def load_audio(path: str | os.PathLike, *, min_seconds: float = MIN_SECONDS) -> 
             unreadable/corrupt, zero-length, too short, or all silence.
     """
     p = check_audio_path(path)
-    es = essentia_standard()
     try:
-        audio = es.MonoLoader(filename=str(p), sampleRate=SAMPLE_RATE)()
+        audio = essentia_algorithm("MonoLoader", filename=str(p), sampleRate=SAMPLE_RATE).__compute__()
     except RuntimeError as e:
         if _wav_frames(p) == 0:  # FFmpeg reports a header without samples as a read error
             raise DataError(f"{p}: zero-length audio (a header and no samples)") from None
@@ -116,9 +136,9 @@ def _wav_frames(p: Path) -> int | None:
 
 def read_tags(path: str | os.PathLike) -> dict[str, str]:
     """Title, artist, album and year from a file's tags ('' where absent or unreadable)."""
-    es = essentia_standard()
     try:
-        title, artist, album, _c, _g, _t, date, *_ = es.MetadataReader(filename=str(path), failOnError=False)()
+        reader = essentia_algorithm("MetadataReader", filename=str(path), failOnError=False)
+        title, artist, album, _c, _g, _t, date, *_ = reader.__compute__()
     except RuntimeError:
         return {"title": "", "artist": "", "album": "", "year": ""}
     year = date[:4] if date[:4].isdigit() else ""

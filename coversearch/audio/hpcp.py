@@ -59,19 +59,16 @@ class HpcpExtractor:
     def __init__(self, sample_rate: int = SAMPLE_RATE):
         if SAMPLE_RATE % sample_rate or FRAME_44K % (SAMPLE_RATE // sample_rate):
             raise ValueError(f"sample_rate must be 44100 / k, got {sample_rate}")
-        import essentia
-
-        essentia.log.infoActive = False  # before essentia.standard: silences its import banner
-        import essentia.standard as es
+        from coversearch.audio.decode import essentia_algorithm as algo  # not essentia.standard: 1.2 s to import
 
         self.sample_rate = sample_rate
         self.decimation = SAMPLE_RATE // sample_rate  # hop at 44.1 kHz / this = hop here
         self.frame = FRAME_44K // self.decimation
-        self.window = es.Windowing(type="blackmanharris62", size=self.frame, zeroPhase=False)(
+        self.window = algo("Windowing", type="blackmanharris62", size=self.frame, zeroPhase=False).__compute__(
             np.ones(self.frame, dtype=np.float32)).astype(np.float32)
-        self.peaks = es.SpectralPeaks(sampleRate=BIN_RATE, **PEAK_PARAMS)
-        self.white = es.SpectralWhitening(sampleRate=BIN_RATE, **WHITENING_PARAMS)
-        self.hpcp_algo = es.HPCP(sampleRate=BIN_RATE, **HPCP_PARAMS)
+        self.peaks = algo("SpectralPeaks", sampleRate=BIN_RATE, **PEAK_PARAMS)
+        self.white = algo("SpectralWhitening", sampleRate=BIN_RATE, **WHITENING_PARAMS)
+        self.hpcp_algo = algo("HPCP", sampleRate=BIN_RATE, **HPCP_PARAMS)
 
     def spectra(self, audio: np.ndarray, hop: int, n_frames: int | None = None, block: int | None = None):
         """Yield magnitude spectra (0-5,512.5 Hz) of centred frames, in blocks.
@@ -102,8 +99,8 @@ class HpcpExtractor:
         """HPCP of magnitude spectra. (T, 513) float32 -> (T, 12) float32."""
         H = np.zeros((S.shape[0], 12), dtype=np.float32)
         loud = S.max(axis=1) > 1e-7
-        # __compute__ skips the Python wrapper's per-call type checks
-        # (half the cost at 40 us/frame); rows of S are C-contiguous float32
+        # __compute__ without essentia.standard's per-call type checks (they
+        # were half the cost at 40 us/frame); rows of S are C-contiguous float32
         peaks, white, hpcp = self.peaks.__compute__, self.white.__compute__, self.hpcp_algo.__compute__
         for i in np.nonzero(loud)[0]:
             s = S[i]

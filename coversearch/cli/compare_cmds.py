@@ -26,7 +26,17 @@ def _compare_help() -> str:
     )
 
 
-@main.command("compare", help=_compare_help())
+class _CompareCommand(click.Command):
+    """Builds its help (which reads the shipped calibration, numpy and all) only when asked,
+    so every other command starts without it."""
+
+    def format_help_text(self, ctx, formatter):
+        self.help = _compare_help()
+        super().format_help_text(ctx, formatter)
+
+
+@main.command("compare", cls=_CompareCommand,
+              short_help="Are A and B (ids, h5 or audio files) versions of the same work? A calibrated verdict.")
 @click.argument("a")
 @click.argument("b")
 @click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True,

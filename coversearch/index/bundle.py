@@ -295,6 +295,8 @@ def read_json_file(bundle: "Bundle", name: str) -> dict | None:
     rec = bundle.manifest.files.get(name)
     if rec is None:
         return None
+    if bundle._pinned is not None and name in bundle._pinned["json"]:
+        return json.loads(json.dumps(bundle._pinned["json"][name]))  # a copy: callers may change it
     f = bundle.path / name
     if not f.is_file() or file_record(f)["sha256"] != rec.get("sha256"):
         raise IndexMismatchError(f"{f} was changed or removed after the index was built (sha256 differs from the "
@@ -337,6 +339,8 @@ class Bundle:
     vectors: np.ndarray
     _index: object = field(default=None, repr=False)
     _rows: dict | None = field(default=None, repr=False)
+    _records: dict = field(default_factory=dict, repr=False)  # row -> item record (see item_record)
+    _pinned: dict | None = field(default=None, repr=False)  # what pin() read: sequences, JSON files
     _store: object = field(default=None, repr=False)
     milvus_uri: str | None = field(default=None, repr=False)
 
@@ -386,6 +390,8 @@ class Bundle:
         Raises:
             IndexMismatchError: absent (an older index) or not matching the manifest.
         """
+        if self._pinned is not None and "sequences" in self._pinned and not verify_hashes:
+            return self._pinned["sequences"]
         return open_sequences(self.path, self.manifest.count, self.manifest.files, verify_hashes=verify_hashes)
 
     def check_model(self, model_hash: str, dim: int) -> None:
@@ -401,6 +407,34 @@ class Bundle:
     def own_model(self) -> Path | None:
         """The encoder the folder carries (an adapted index), else None."""
         return self.path / OWN_MODEL if OWN_MODEL in self.manifest.files else None
+
+    def item_record(self, row: int) -> dict:
+        """Metadata of one row as a new dict of Python values, every column but ``path``
+        (converted from Arrow once per row, then copied: a query's result rows)."""
+        rec = self._records.get(row)
+        if rec is None:
+            items = self.items
+            rec = {c: items.column(c)[row].as_py() for c in items.column_names if c != "path"}
+            self._records[row] = rec
+        return dict(rec)
+
+    def pin(self) -> None:
+        """Read now everything later calls would read from the folder by its path (the
+        FAISS index, the id map, the stored sequences, the listed JSON files), so this
+        object keeps answering from the files it was loaded from even after the folder
+        is replaced (the HTTP server's snapshot; call it before changing ``path``)."""
+        from coversearch.index.sequences import SEQUENCES
+
+        if self.store_kind == "faiss":
+            self.index  # noqa: B018 - loads it
+        self._row_map()
+        pinned = {"json": {}}
+        if SEQUENCES in self.manifest.files:
+            pinned["sequences"] = self.sequences()
+        for name in self.manifest.files:
+            if name.endswith(".json"):
+                pinned["json"][name] = read_json_file(self, name)
+        self._pinned = pinned
 
     def _row_map(self) -> dict:
         if self._rows is None:
@@ -473,8 +507,11 @@ class Bundle:
         out_s = np.full((q.shape[0], k), -np.inf, dtype=np.float32)
         out_r = np.full((q.shape[0], k), -1, dtype=np.int64)
         for i, ex in enumerate(per_query):
-            keep = (rows[i] >= 0) & ~np.isin(rows[i], list(ex))
-            s, r = scores[i][keep][:k], rows[i][keep][:k]
+            if len(ex) <= 64:  # a query's own row or a few: np.isin costs 0.4 ms, 15x a FAISS search
+                keep = [j for j, r in enumerate(rows[i].tolist()) if r >= 0 and r not in ex][:k]
+            else:
+                keep = np.flatnonzero((rows[i] >= 0) & ~np.isin(rows[i], list(ex)))[:k]
+            s, r = scores[i][keep], rows[i][keep]
             out_s[i, : len(s)], out_r[i, : len(r)] = s, r
         return out_s, out_r
 

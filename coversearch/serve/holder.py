@@ -66,8 +66,7 @@ class Snapshot:
 
     def item(self, row: int) -> dict:
         """Metadata of one row (no ``path``: the server never exposes file locations)."""
-        items = self.bundle.items
-        return {c: items.column(c)[int(row)].as_py() for c in items.column_names if c != "path"}
+        return self.bundle.item_record(int(row))
 
 
 def _signature(st: os.stat_result) -> tuple:
@@ -100,6 +99,7 @@ def load_pinned(index_dir: str | os.PathLike, milvus_uri: str | None = None) -> 
                 st = os.stat(MANIFEST, dir_fd=fd)
                 raw = (pinned / MANIFEST).read_bytes()
                 bundle = load_bundle(pinned, load_index=True, milvus_uri=milvus_uri)
+                bundle.pin()  # sequences and JSON files read now, through the pinned folder
             except (OSError, IndexMismatchError) as e:
                 msg = str(e).replace(str(pinned), str(path))
                 raise IndexMismatchError(f"cannot load {path} (was it being replaced?): {msg}") from None
@@ -107,12 +107,12 @@ def load_pinned(index_dir: str | os.PathLike, milvus_uri: str | None = None) -> 
             st = os.stat(path / MANIFEST)
             raw = (path / MANIFEST).read_bytes()
             bundle = load_bundle(path, load_index=True, milvus_uri=milvus_uri)
+            bundle.pin()
             if _signature(os.stat(path / MANIFEST)) != _signature(st):
                 raise IndexMismatchError(f"{path} was replaced during the load; try again")
     finally:
         os.close(fd)
     bundle.path = path
-    bundle._row_map()  # built now, not lazily by racing request threads
     return bundle, _signature(st), raw
 
 
