@@ -27,7 +27,7 @@ wav (16-bit) and, at 48 kHz, flac (so decoding includes resampling).
   halves' CPU: the parent's until it waits for the child, the child's, and
   the parent's after (embedding, search, output). On an idle 2-core machine
   the wall time is about ``max(parent before, child) + parent after``
-  (``critical_path_s``, an estimate) plus interpreter start.
+  (``critical_path_s``, an estimate; the interpreter's start is in the first).
 - consistency: one whole demo performance (W_18 v0) generated to h5 and
   rendered to wav and mp3, extracted, compared frame by frame and by
   embedding (skipped with ``--quick``).
@@ -267,11 +267,12 @@ def main() -> None:
                 title=f"extraction of a {SONG_SECONDS:.0f}-s song, CPU time of one process"))
     qrows = query_wall(files["mp3 44.1k"], args.dir, repeat)
     print(table(qrows, ["command", "wall_s_median", "wall_s_max", "cpu_s_median", "runs"],
-                title="\nwhole process: wall time, and its CPU time (user + sys; = the wall time of an idle core)"))
+                title="\nwhole process: wall time, and its CPU time (user + sys, with its forked child; "
+                      "about the wall time on one idle core)"))
     split = query_split(files["mp3 44.1k"], args.dir, repeat)
     print(table([split], ["parent_before_s", "child_s", "parent_after_s", "critical_path_s", "cpu_sum_s", "forked"],
-                title="\nquery --audio: CPU of its halves (parent until it waits / forked child / parent after); "
-                      "critical path = the wall time on 2 idle cores, less interpreter start"))
+                title="\nquery --audio: CPU of its halves (parent until it waits, interpreter start included / forked "
+                      "child / parent after); critical path = about the wall time on 2 idle cores"))
     crows = [] if args.quick else consistency(args.dir)
     if crows:
         print(table(crows, ["file", "seconds", "frames", "correlation", "mean_abs_diff", "p99_frame_max_diff",

@@ -87,30 +87,40 @@ def cmd_tune(args) -> None:
     for name, cc in coarse_cfgs.items():
         sls = [AlignedShortlist(int(qrow), r, cos[i, r], raw, tq, tc, *store[name][i])
                for i, (qrow, (r, raw, tq, tc)) in enumerate(zip(q, full))]
+        k1s = sorted({min(k, k1) for k in args.k1_grid} | {k1}) if args.k1_grid else [k1]
         grid = tune(sls, cos, labels, weights=args.weights, norms=(base.norm,) if args.fixed_norm else
                     ("min_len", "sqrt_prod", "query_max"), fine_sizes=tuple(args.fine) + (None,),
-                    base=dataclasses.replace(base, coarse=cc))
+                    shortlist_sizes=k1s, base=dataclasses.replace(base, coarse=cc))
         for g in grid:
-            k2 = g["fine"] or k1
-            cost = (k1 * pair_ms[name] if g["fine"] else 0.0) + k2 * pair_ms["full"]
-            rows_out.append({"coarse": name if g["fine"] else "none", "K2": k2, "norm": g["norm"],
+            g_k1 = g["shortlist"] or k1
+            coarse_used = g["fine"] is not None and g["fine"] < g_k1
+            k2 = min(g["fine"] or g_k1, g_k1)
+            cost = (g_k1 * pair_ms[name] if coarse_used else 0.0) + k2 * pair_ms["full"]
+            rows_out.append({"K1": g_k1, "coarse": name if coarse_used else "none", "K2": k2, "norm": g["norm"],
                              "weight": g["weight"], "map": g["map"], "mr1": g["mr1"], "p_at_10": g["p_at_10"],
                              "align_ms_per_query": cost})
     # keep one row per setting (the no-coarse rows repeat across coarse configs)
     seen, uniq = set(), []
     for r in sorted(rows_out, key=lambda r: (-r["map"], r["align_ms_per_query"])):
-        key = (r["coarse"], r["K2"], r["norm"], r["weight"])
+        key = (r["K1"], r["coarse"], r["K2"], r["norm"], r["weight"])
         if key not in seen:
             seen.add(key)
             uniq.append(r)
     emb = next(r for r in uniq if r["weight"] == 0.0)
     print(table(uniq[:25], title=f"validation: {len(q)} queries, K1 {k1}, pair ms on {args.jobs} cores {pair_ms}"))
-    print(f"embedding only: MAP {emb['map']:.4f}")
+    # the best setting at each (K1, K2, coarse): what K1 / K2 / the coarse rate buy
+    best_at: dict = {}
+    for r in uniq:
+        best_at.setdefault((r["K1"], r["K2"], r["coarse"]), r)
+    print(table(sorted(best_at.values(), key=lambda r: (r["K1"], r["K2"], r["coarse"])),
+                title="best weight/norm per (K1, K2, coarse rate)"))
+    print(f"embedding only: MAP {emb['map']:.4f}; load average {os.getloadavg()}")
     write_result("cascade_tune", {"val_data": str(Path(args.val_data).resolve()), "n_items": int(len(labels)),
                                   "n_queries": int(len(q)), "K1": int(k1), "model_hash": info["model_hash"],
                                   "pair_ms": pair_ms, "coarse_grid": COARSE_GRID, "rows": uniq,
-                                  "embedding_only": emb},
-                 args=vars(args), seconds=time.perf_counter() - t_start)
+                                  "best_per_k1_k2_coarse": list(best_at.values()), "embedding_only": emb,
+                                  "loadavg_end": os.getloadavg()},
+                 args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
 
 
 def cmd_table(args) -> None:
@@ -138,6 +148,12 @@ def cmd_table(args) -> None:
             cfg = dataclasses.replace(api.load_rerank_config(path), shortlist=args.extra_k1)
             runs.insert(2, (f"default cascade, K1 {args.extra_k1}", dict(rerank=True, max_queries=args.queries,
                                                                           rerank_config=cfg)))
+            for pos, spec in enumerate(args.extra_setting, start=3):
+                coarse, k2 = spec.split(":")
+                alt = dataclasses.replace(cfg, coarse=dataclasses.replace(cfg.coarse, **COARSE_GRID[coarse]),
+                                          fine=int(k2))
+                runs.insert(pos, (f"cascade {coarse} K2 {k2}, K1 {args.extra_k1}",
+                                  dict(rerank=True, max_queries=args.queries, rerank_config=alt)))
         for method, kw in runs:
             if kw.get("max_queries") == 0:
                 continue
@@ -157,7 +173,56 @@ def cmd_table(args) -> None:
     print(f"load average (1/5/15 min) at start {load_start}, at end {os.getloadavg()}")
     write_result(args.name, {"rows": rows, "jobs": args.jobs, "cpu_count": os.cpu_count(),
                              "loadavg_start": load_start, "loadavg_end": os.getloadavg()},
-                 args=vars(args), seconds=time.perf_counter() - t_start)
+                 args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
+
+
+
+def cmd_time(args) -> None:
+    """Per-query wall and CPU time of ``query ID --rerank`` (the product path: FAISS search, the
+    index's rerank.json, the cascade on the folder's sequences), the bundle loaded once."""
+    from coversearch import api
+    from coversearch.index.bundle import load_bundle
+
+    t_start = time.perf_counter()
+    b = load_bundle(args.index_dir)
+    cfg = api.load_rerank_config(b)
+    variants = [("default", cfg)]
+    for spec in args.extra_setting:
+        coarse, k2 = spec.split(":")
+        variants.append((f"{coarse} K2 {k2}", dataclasses.replace(
+            cfg, coarse=dataclasses.replace(cfg.coarse, **COARSE_GRID[coarse]), fine=int(k2))))
+    ids = b.items.column("perf_id").to_pylist()
+    q = np.random.default_rng(args.seed).choice(len(ids), min(args.queries, len(ids)), replace=False)
+    seqs = b.sequences()
+    from coversearch.rerank import align_shortlist
+
+    align_shortlist(seqs.sequence(0), [seqs.sequence(1)], config=cfg.coarse)  # compile outside the timing
+    align_shortlist(seqs.sequence(0), [seqs.sequence(1)], config=cfg.align)
+    rows = []
+    for name, c in variants:
+        wall, cpu = [], []
+        load0 = os.getloadavg()[0]
+        for r in q:
+            w0, c0 = time.perf_counter(), time.process_time()
+            api.query(ids[int(r)], k=10, index_dir=args.index_dir, bundle=b, rerank=True,
+                      shortlist=args.k1 or None, jobs=args.jobs, rerank_config=c)
+            wall.append(time.perf_counter() - w0)
+            cpu.append(time.process_time() - c0)
+        w0 = time.perf_counter()
+        for r in q:
+            b.search(np.asarray(b.vectors[int(r)])[None], args.k1 or cfg.first_stage_k(b.count - 1))
+        search_s = (time.perf_counter() - w0) / len(q)
+        rows.append({"setting": name, "K1": args.k1 or cfg.first_stage_k(b.count - 1), "K2": c.fine,
+                     "coarse": f"ds{c.coarse.downsample}-m{c.coarse.m}", "queries": len(q),
+                     "wall_s_median": float(np.median(wall)), "wall_s_mean": float(np.mean(wall)),
+                     "wall_s_p90": float(np.percentile(wall, 90)), "cpu_s_mean": float(np.mean(cpu)),
+                     "faiss_search_ms": 1e3 * search_s, "load_before": round(load0, 2),
+                     "load_after": round(os.getloadavg()[0], 2)})
+        print(rows[-1], file=sys.stderr)
+    print(table(rows, title=f"{args.index_dir}: query --rerank, {args.jobs} cores"))
+    write_result(args.name, {"index_dir": str(Path(args.index_dir).resolve()), "n_items": b.count, "rows": rows,
+                             "jobs": args.jobs, "cpu_count": os.cpu_count()},
+                 args={k: v for k, v in vars(args).items() if k != "fn"}, seconds=time.perf_counter() - t_start)
 
 
 def markdown(rows, jobs) -> str:
@@ -180,6 +245,8 @@ def main() -> None:
     t.add_argument("--queries", type=int, default=120)
     t.add_argument("--k1", type=int, default=None, help="shortlist (default: RerankConfig's rule)")
     t.add_argument("--fine", type=int, nargs="+", default=[25, 50, 100])
+    t.add_argument("--k1-grid", type=int, nargs="+", default=[],
+                   help="also replay these smaller K1 (the stored shortlists are aligned once at --k1)")
     t.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0])
     t.add_argument("--fixed-norm", action="store_true", help="only the default norm")
     t.add_argument("--seed", type=int, default=0)
@@ -192,8 +259,19 @@ def main() -> None:
     b.add_argument("--jobs", type=int, default=2)
     b.add_argument("--extra-k1", type=int, default=0,
                    help="also time the default cascade with this fixed K1 (e.g. 300, what 15,000 items use)")
+    b.add_argument("--extra-setting", action="append", default=[], metavar="COARSE:K2",
+                   help="with --extra-k1: also time a cheaper setting, e.g. ds6-m3:50 (repeatable)")
     b.add_argument("--name", default="cascade_table")
     b.set_defaults(fn=cmd_table)
+    tm = sub.add_parser("time", help="wall and CPU time per query of query --rerank (the product path)")
+    tm.add_argument("--index-dir", required=True)
+    tm.add_argument("--k1", type=int, default=None, help="fixed K1 (e.g. 300: what 15,000 items use)")
+    tm.add_argument("--extra-setting", action="append", default=[], metavar="COARSE:K2")
+    tm.add_argument("--queries", type=int, default=50)
+    tm.add_argument("--seed", type=int, default=0)
+    tm.add_argument("--jobs", type=int, default=2)
+    tm.add_argument("--name", default="cascade_time")
+    tm.set_defaults(fn=cmd_time)
     args = ap.parse_args()
     args.fn(args)
 

@@ -189,6 +189,7 @@ def query(
     with_vector: bool = False,
     store: str | None = None,
     milvus_uri: str | None = None,
+    rerank_config=None,
 ) -> dict:
     """The ``k`` nearest performances to an indexed id, an h5 ``file`` or an ``audio`` file.
 
@@ -198,7 +199,8 @@ def query(
     With ``rerank``, the ``shortlist`` (K1) nearest by cosine (default: the
     index's ``rerank.json`` rule, 2% of the catalogue, at least 200) are
     re-ordered by the alignment cascade (:func:`coversearch.rerank.score_query`);
-    the eligible items never change, only their order. ``jobs``: cores.
+    the eligible items never change, only their order. ``jobs``: cores;
+    ``rerank_config``: a ``RerankConfig`` instead of the index's (benchmarks).
 
     ``bundle`` is an index already loaded from ``index_dir`` (the HTTP server
     keeps one in memory and swaps it whole on reload); ``with_vector`` adds the
@@ -252,7 +254,7 @@ def query(
     if rerank:
         from coversearch.rerank import score_query
 
-        cfg = load_rerank_config(bundle)
+        cfg = rerank_config or load_rerank_config(bundle)
         seqs = bundle.sequences()
         k1 = max(k, shortlist or cfg.first_stage_k(bundle.count - len(exclude)))
         scores, rows = bundle.search(vec, k1, exclude_rows=exclude)

@@ -177,6 +177,11 @@ def test_query_and_evaluate_with_rerank(built):
     plain_m = api.evaluate(idx, progress=False)
     rr_m = api.evaluate(idx, progress=False, rerank=True, shortlist=5)
     assert rr_m["recall_at_k"] == plain_m["recall_at_k"]
+    # a config given to query replaces the index's: weight 0 keeps the cosine order
+    from coversearch.rerank import RerankConfig
+
+    w0 = api.query("P_1", index_dir=idx, k=17, rerank=True, shortlist=50, rerank_config=RerankConfig(weight=0.0))
+    assert [x["perf_id"] for x in w0["results"]] == [x["perf_id"] for x in plain["results"]]
 
 
 def test_index_is_self_contained_for_rerank(built, tmp_path):

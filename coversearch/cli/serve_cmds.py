@@ -40,6 +40,8 @@ def serve_cmd(index_dir, host, port, workers, queue, max_upload_mb, model, watch
     GET  /api/query/ID?k=10&rerank=false   as `coversearch query ID --json`
     POST /api/query/file                   multipart `file`: an h5 or audio file
     GET  /api/search?q=PREFIX              id/title/artist prefix (autocomplete)
+    GET  /api/compare?a=ID&b=ID            as `coversearch compare A B --json`
+    POST /api/compare/file                 multipart `a` (+ `b`, or form `b_id`)
     GET  /api/items/ID, /api/index, /api/health;  POST /api/reload
     """
     from coversearch.errors import ConfigError
