@@ -46,6 +46,9 @@ def adapt_settings(steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout, see
 
 def echo_adapt(out) -> None:
     a = out["adaptation"]
+    if not a["steps"]:
+        click.echo("no fine-tuning step generalised to the held-out mined pairs (or too few confident pairs): "
+                   "the adapted model keeps the starting weights, the vectors are unchanged")
     click.echo(f"adapted model {out['parent_model_hash']} -> {out['model_hash']} on {out['manifest'].count} performances: "
                f"{' + '.join(str(n) for n in a['n_pairs'])} mined pairs, {a['steps']} steps, {a['seconds']} s, "
                f"peak {a['peak_rss_mb']} MB; index written to {out['index_dir']}")
