@@ -81,21 +81,21 @@ def adapt_encoder(
             f"performances from {mined.stats['n_candidates']} proposals ({mined.stats['n_aligned']} aligned, "
             f"{mined.stats['seconds_align']} s)")
         t1 = time.perf_counter()
-        if len(mined.pairs) < MIN_PAIRS:
+        too_few = len(mined.pairs) < MIN_PAIRS
+        if too_few:
             log(f"round {r}/{rounds}: {len(mined.pairs)} confident pair(s), fewer than {MIN_PAIRS}: the model is kept "
                 f"as it is (the alignment does not single out versions in this catalogue)")
-            per_round.append({"round": r, **mined.stats, "train_steps": 0, "seconds_mine": round(t1 - t0, 2)})
-            mined_all.append(np.column_stack([np.full(len(mined.pairs), r, np.int64), mined.pairs]))
-            if on_round is not None:
-                on_round(r, mined.pairs, vec)
-            break
-        fit = finetune(net, seq_of, len(sequences), mined.pairs, train, seed_offset=1000 * (r - 1), progress=progress)
-        kept = (f", kept the state after step {fit['steps']} (held-out pairs' partner MRR "
-                f"{dict(map(tuple, fit['checks'])).get(fit['steps'])})" if fit["checks"] else "")
-        log(f"round {r}/{rounds}: {fit['steps_run']} steps, loss {fit['loss_first']} -> {fit['loss_last']}{kept} "
-            f"({fit['seconds']} s)")
+            fit = {"steps": 0}
+        else:
+            fit = finetune(net, seq_of, len(sequences), mined.pairs, train, seed_offset=1000 * (r - 1),
+                           progress=progress)
+            kept = (f", kept the state after step {fit['steps']} (held-out pairs' partner MRR "
+                    f"{dict(map(tuple, fit['checks'])).get(fit['steps'])})" if fit["checks"] else "")
+            log(f"round {r}/{rounds}: {fit['steps_run']} steps, loss {fit['loss_first']} -> {fit['loss_last']}{kept} "
+                f"({fit['seconds']} s)")
         t2 = time.perf_counter()
-        vec = embed_sequences(net, sequences, batch_size=embed_batch, threads=train.threads, progress=progress)
+        if fit["steps"]:  # the round's starting state (0 steps) has these vectors already
+            vec = embed_sequences(net, sequences, batch_size=embed_batch, threads=train.threads, progress=progress)
         t3 = time.perf_counter()
         per_round.append({"round": r, **mined.stats, **{f"train_{k}": v for k, v in fit.items() if k != "seconds"},
                           "seconds_mine": round(t1 - t0, 2), "seconds_train": round(t2 - t1, 2),
@@ -103,6 +103,8 @@ def adapt_encoder(
         mined_all.append(np.column_stack([np.full(len(mined.pairs), r, np.int64), mined.pairs]))
         if on_round is not None:
             on_round(r, mined.pairs, vec)
+        if too_few:
+            break
     record = {"settings": {"mine": mine.to_dict(), "train": train.to_dict(), "rounds": rounds,
                           "align": {k: v for k, v in vars(align_config).items()}},
               "rounds": per_round,

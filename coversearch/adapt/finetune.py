@@ -248,10 +248,11 @@ def finetune(
         progress: tqdm bar over steps.
 
     Returns:
-        {"steps", "loss_first", "loss_last", "seconds", "n_groups", "n_held_out",
-        "best_step", "checks"}: ``steps`` is the number of steps of the state
+        {"steps", "steps_run", "loss_first", "loss_last", "seconds", "n_groups",
+        "n_held_out", "checks"}: ``steps`` is the number of steps of the state
         returned (the best check; 0 = the model is returned unchanged),
-        ``checks`` the (step, held-out partner MRR) history.
+        ``steps_run`` those taken, ``checks`` the (step, held-out partner MRR)
+        history.
     """
     from tqdm import tqdm
 
@@ -263,16 +264,16 @@ def finetune(
     pairs, held = split_pairs(pairs, config.holdout, rng) if config.holdout > 0 else (pairs, pairs[:0])
     groups = components(pairs, n_items) if config.grouping == "components" else pairs.tolist()
     checks: list[list] = []
-    best_state, best_step = None, config.steps
+    best_state, best_step, best_score = None, config.steps, -1.0
     if len(held):
         pool = rng.choice(n_items, size=min(n_items, config.distractors), replace=False)
 
         def check(step: int) -> None:
-            nonlocal best_state, best_step
-            score = partner_mrr(model, sequence_of, held, pool, config.threads)
-            checks.append([step, round(score, 5)])
-            if best_state is None or score > max(c[1] for c in checks[:-1]):
-                best_state, best_step = copy.deepcopy(model.state_dict()), step
+            nonlocal best_state, best_step, best_score
+            score = round(partner_mrr(model, sequence_of, held, pool, config.threads), 5)
+            checks.append([step, score])
+            if score > best_score:
+                best_state, best_step, best_score = copy.deepcopy(model.state_dict()), step, score
             model.train()
 
         check(0)
