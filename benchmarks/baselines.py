@@ -53,6 +53,12 @@ FEATURES = ("hpcp", "crema", "cens")
 METRICS = ("map", "mr1", "p_at_10", "pair_auc", "pair_accuracy")
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished child processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -197,11 +203,42 @@ def run_pairs(arch: str, tr: Split, va: Split, ev: Split, seeds, work, cfg_over:
         emb_s = time.perf_counter() - t0
         v = model.index_vectors(embed_fixed(model, va.seqs))
         r = evaluate_vectors(f"{arch}-s{seed}", e, v, ev, va, work, seed)
+        fit = fit_check(model, tr, seed)
+        n = max(1, min(50, len(rec["loss"]) // 4))
         rows.append({"approach": labels[arch], "key": arch, "seed": seed, "dim": int(e.shape[1]),
                      "train_s": rec["seconds"], "embed_per_s": len(ev.seqs) / max(emb_s, 1e-9),
-                     "final_loss": float(np.mean(rec["loss"][-20:])), "config": cfg.to_dict(), **r})
-        log(f"{arch} seed {seed}: MAP {r['map']:.4f} AUC {r['pair_auc']:.3f} ({rec['seconds']:.0f} s train)")
+                     "first_loss": float(np.mean(rec["loss"][:n])), "final_loss": float(np.mean(rec["loss"][-n:])),
+                     "chance_loss": 0.6931 if arch != "cnn" else None, **fit, "config": cfg.to_dict(), **r})
+        log(f"{arch} seed {seed}: MAP {r['map']:.4f} AUC {r['pair_auc']:.3f} (training pairs: AUC "
+            f"{fit['train_pair_auc']:.3f}; loss {rows[-1]['first_loss']:.3f} -> {rows[-1]['final_loss']:.3f}; "
+            f"{rec['seconds']:.0f} s train)")
     return rows
+
+
+def fit_check(model, tr: Split, seed: int) -> dict:
+    """Does a pair model separate its own training pairs? (centre windows, no augmentation)
+
+    ``train_pair_auc``: AUC of the indexed vectors' cosine on the training works'
+    in-work pairs (up to 5,000) and as many cross-work pairs; for (c)/(d) also
+    ``train_pair_auc_head``: of the trained head's own logit on the same pairs.
+    Chance is 0.5: a model near it on its training pairs has not learned its task
+    (an optimisation or budget problem), one well above it that stays near chance
+    on held-out works does not generalise.
+    """
+    import torch
+
+    from coversearch.earlier.siamese import embed_fixed
+    from coversearch.evaluate.pairs import roc_auc, sample_pairs
+
+    i, j, same = sample_pairs(tr.works, max_positive=5000, seed=seed + 100)
+    e = embed_fixed(model, tr.seqs)
+    out = {"train_pair_auc": roc_auc(same, -np.linalg.norm(unit(model.index_vectors(e))[i]
+                                                             - unit(model.index_vectors(e))[j], axis=1)),
+           "train_pairs": int(len(i))}
+    if model.head is not None:
+        with torch.no_grad():
+            out["train_pair_auc_head"] = roc_auc(same, model.head(torch.from_numpy(e[i]), torch.from_numpy(e[j])).numpy())
+    return out
 
 
 def _score_pairs_from(scorer, works, seed):
@@ -367,6 +404,19 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {s['approach']} | {s['n_seeds']} | {f(s, 'map', '{:.3f}')} | {f(s, 'mr1', '{:.1f}')} | "
                      f"{f(s, 'p_at_10', '{:.3f}')} | {f(s, 'pair_auc', '{:.3f}')} | {f(s, 'pair_accuracy', '{:.3f}')} | "
                      f"{s.get('dim') or '—'} | {train} | {emb} |")
+    st = doc.get("step_timing") or {}
+    if st:
+        lines += ["", "| step | wall | CPU (all threads) | CPU / wall | load average before -> after |", "|---|---|---|---|---|"]
+        for k, t in st.items():
+            if "wall_s" not in t:
+                continue
+            lb, la = t.get("load_before"), t.get("load_after")
+            load = f"{lb[0]} -> {la[0]}" if lb and la else "—"
+            lines.append(f"| {k}{' (reused)' if t.get('reused') else ''} | {t['wall_s'] / 60:.1f} min | "
+                         f"{t['cpu_s'] / 60:.1f} min | {t['cpu_s'] / max(t['wall_s'], 1e-9):.2f} | {load} |")
+        tw = sum(t.get("wall_s", 0) for t in st.values())
+        tc = sum(t.get("cpu_s", 0) for t in st.values())
+        lines.append(f"| **all steps** | **{tw / 60:.1f} min** | **{tc / 60:.1f} min** | {tc / max(tw, 1e-9):.2f} | |")
     m = doc.get("machine", {})
     state = "complete run" if doc.get("complete") else "PARTIAL run: only the approaches above finished"
     counts = (f"{doc['n_train']} training / {doc['n_val']} validation / {doc['n_eval']} evaluation performances; "
@@ -386,7 +436,7 @@ def collect(a, out: Path) -> None:
     from coversearch._io import write_json_atomic
 
     part = {p.stem: json.loads(p.read_text()) for p in (a.work / "partial").glob("*.json")}
-    rows, extra, fingers = [], {}, set()
+    rows, extra, fingers = [], {"step_timing": {k: v["timing"] for k, v in part.items() if "timing" in v}}, set()
     for key in STEP_ORDER:
         if key not in part:
             continue
@@ -470,6 +520,7 @@ def main(argv=None) -> int:
         a.seeds = a.pair_seeds = 1
     feats = common_features(a.train, a.eval) if which & {"a", "b", "c", "d", "e"} else ["hpcp"]
     log(f"features in both sets: {feats}; load {os.getloadavg()}")
+    w0, c0 = time.perf_counter(), cpu_seconds()
     ev = load_set(a.eval, feats)
     need_train = bool(which & {"a", "b", "c", "d", "e"})
     if need_train:  # `--approaches encoder,align` needs only the evaluation set
@@ -480,10 +531,12 @@ def main(argv=None) -> int:
         tr, va = tr_all.take(tr_rows), tr_all.take(va_rows)
     else:
         tr = va = Split([], [], [])
+    load_t = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(cpu_seconds() - c0, 1)}
     log(f"train {len(tr.seqs)} performances, validation {len(va.seqs)} ({len(set(va.works.tolist()))} works), "
         f"evaluation {len(ev.seqs)}")
     a.work.mkdir(parents=True, exist_ok=True)
     rows, extra = [], {}
+    timing = extra["step_timing"] = {"load_data": load_t}
     seeds, pseeds = list(range(a.seeds)), list(range(a.pair_seeds))
     pcfg = {"steps": a.steps, "length": a.length}
     # each step's rows are kept under --work, keyed by the settings that shape them, so an
@@ -503,9 +556,17 @@ def main(argv=None) -> int:
             saved = json.loads(path.read_text())
             if saved.get("finger") == finger:
                 log(f"{key}: reusing {path}")
+                timing[key] = saved.get("timing", {}) | {"reused": True}
                 return saved["value"]
+        t = {"started": time.strftime("%H:%M:%S"), "load_before": [round(x, 2) for x in os.getloadavg()]}
+        w0, c0 = time.perf_counter(), cpu_seconds()
         value = fn()
-        write_json_atomic(path, {"finger": finger, "value": value})
+        t |= {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(cpu_seconds() - c0, 1),
+              "load_after": [round(x, 2) for x in os.getloadavg()]}
+        timing[key] = t
+        log(f"{key}: {t['wall_s']:.0f} s wall, {t['cpu_s']:.0f} s CPU, load {t['load_before'][0]} -> "
+            f"{t['load_after'][0]}")
+        write_json_atomic(path, {"finger": finger, "value": value, "timing": t})
         return value
 
     if "encoder" in which:

@@ -181,3 +181,15 @@ def test_skip_bad_quiet_lists_skipped_files_last(tmp_path):
              "--skip-bad", "--quiet")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip().splitlines()[-1].endswith("P_12_hpcp.h5")
+
+
+def test_report_shows_this_models_calibration(setup, tmp_path):
+    """`coversearch report --model M.pt` shows the threshold `compare` uses with M (calibrated above)."""
+    cal = load_calibration(setup["model"])
+    r = _run("report", "--index-dir", setup["idx"], "--model", setup["model"], "--out", tmp_path / "o",
+             "--json", tmp_path / "n.json", "--no-kmeans")
+    assert r.exit_code == 0, r.output
+    c = json.loads((tmp_path / "n.json").read_text())["compare_threshold"]
+    assert c["fused_threshold"] == pytest.approx(cal.threshold) and c["model_hash"] == cal.model_hash
+    assert {r["pairs"] for r in c["rates"]} >= {"calibration pairs", "held-out works", "held-out 'wide' variation"}
+    assert f"{cal.threshold:.4f}" in (tmp_path / "o" / "report.html").read_text()
