@@ -429,6 +429,17 @@ def markdown(doc: dict) -> str:
 
 
 STEP_ORDER = ("encoder", "encoder_pairs", "a", "kmeans", "e", "c", "d", "b", "alignment")
+# the settings that shape each step's rows (beside the data, which shape all): --resume reuses a
+# finished step when these match, so changing the pair budget does not redo the encoder or (a)
+STEP_SETTINGS = {"encoder": ("rerank_queries",), "encoder_pairs": (), "a": ("seeds",), "kmeans": (), "e": (),
+                 "c": ("pair_seeds", "steps", "length"), "d": ("pair_seeds", "steps", "length"),
+                 "b": ("pair_seeds", "steps", "length"), "alignment": ("align_queries",)}
+COMMON_SETTINGS = ("train", "eval", "quick")
+
+
+def step_finger(finger: dict, key: str) -> dict:
+    """The part of a run's settings that shapes step ``key``."""
+    return {k: finger.get(k) for k in COMMON_SETTINGS + STEP_SETTINGS[key]}
 
 
 def collect(a, out: Path) -> None:
@@ -436,11 +447,13 @@ def collect(a, out: Path) -> None:
     from coversearch._io import write_json_atomic
 
     part = {p.stem: json.loads(p.read_text()) for p in (a.work / "partial").glob("*.json")}
-    rows, extra, fingers = [], {"step_timing": {k: v["timing"] for k, v in part.items() if "timing" in v}}, set()
+    rows, extra, fingers, settings = [], {"step_timing": {k: part[k]["timing"] for k in STEP_ORDER
+                                                          if "timing" in part.get(k, {})}}, set(), {}
     for key in STEP_ORDER:
         if key not in part:
             continue
-        fingers.add(json.dumps(part[key]["finger"], sort_keys=True))
+        fingers.add(json.dumps({k: part[key]["finger"].get(k) for k in COMMON_SETTINGS}, sort_keys=True))
+        settings |= step_finger(part[key]["finger"], key)
         v = part[key]["value"]
         if key == "encoder":
             rows += v
@@ -458,7 +471,7 @@ def collect(a, out: Path) -> None:
             rows += v
     if len(fingers) > 1:
         raise SystemExit(f"step files under {a.work} come from runs with different settings")
-    finger = json.loads(fingers.pop()) if fingers else {}
+    finger = settings
     missing = [k for k in STEP_ORDER if k not in part]
     write_json_atomic(out, {"command": " ".join(["baselines.py"] + sys.argv[1:]), "settings": finger,
                             "machine": machine(), "complete": not missing, "missing_steps": missing,
@@ -554,11 +567,11 @@ def main(argv=None) -> int:
         path = a.work / "partial" / f"{key}.json"
         if a.resume and path.is_file():
             saved = json.loads(path.read_text())
-            if saved.get("finger") == finger:
+            if step_finger(saved.get("finger", {}), key) == step_finger(finger, key):
                 log(f"{key}: reusing {path}")
                 timing[key] = saved.get("timing", {}) | {"reused": True}
                 return saved["value"]
-        t = {"started": time.strftime("%H:%M:%S"), "load_before": [round(x, 2) for x in os.getloadavg()]}
+        t = {"started": time.strftime("%H:%M:%S"), "threads": a.threads, "load_before": [round(x, 2) for x in os.getloadavg()]}
         w0, c0 = time.perf_counter(), cpu_seconds()
         value = fn()
         t |= {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(cpu_seconds() - c0, 1),
