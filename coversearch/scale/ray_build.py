@@ -64,7 +64,6 @@ EMBED_BATCH = 64  # sequences per actor call; the encoder runs them in length-so
 LOCAL_CPUS = 2
 DEFAULT_TIMEOUT = 24 * 3600.0
 DEFAULT_STALL_TIMEOUT = 600.0
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".aiff", ".aif", ".opus", ".wma")
 
 
 @dataclass
@@ -198,24 +197,12 @@ def read_prepare(batch, feature: str):
 
 
 def _read_one(path: str, feature: str) -> tuple[np.ndarray, int]:
-    """(T', 12) prepared sequence and NaN/inf count of one file: h5, or audio once coversearch.audio exists."""
+    """(T', 12) prepared sequence and NaN/inf count of one h5 file (audio rows are
+    extracted to h5 first, by ``read_prepare``)."""
+    from coversearch.data.reader import load_chroma
     from coversearch.features.prepare import prepare
 
-    if Path(path).suffix.lower() in AUDIO_SUFFIXES:
-        try:
-            from coversearch.audio import extract_file
-        except ImportError:
-            raise DataError(f"{path}: audio input needs coversearch.audio (extract_file), not in this install") from None
-        from coversearch.config import DEFAULT_HOP
-
-        frames = np.asarray(extract_file(path, features=(feature,))[feature], np.float32)  # (T, 12) at hop 512
-        bad = ~np.isfinite(frames)
-        frames[bad] = 0.0
-        return prepare(frames, DEFAULT_HOP), int(bad.sum())
-    else:
-        from coversearch.data.reader import load_chroma
-
-        c = load_chroma(path, feature)
+    c = load_chroma(path, feature)
     return prepare(c.frames, c.hop), int(c.n_nonfinite)
 
 
@@ -525,9 +512,8 @@ def build_vectors_audio(audio, features_dir, index_dir, *, feature: str, works=N
         if plan.bad and not skip_bad:
             raise DataError(plan.bad[0][1])
 
-    if not plan.bad or skip_bad:
-        log(f"extracting {feature} of {len(plan.tasks)} audio file(s) under {audio} into {plan.out} on Ray "
-            f"({plan.unchanged} unchanged)")
+    log(f"extracting {feature} of {len(plan.tasks)} audio file(s) under {audio} into {plan.out} on Ray "
+        f"({plan.unchanged} unchanged)")
     with shard_folder(index_dir, shard_dir) as shards:
         r = run_pipeline(entries, model_path=model_path, model_hash=model_hash, feature=feature, shard_dir=shards,
                          ray_address=ray_address, timeout=timeout or DEFAULT_TIMEOUT, skip_bad=True,
