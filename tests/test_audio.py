@@ -446,6 +446,9 @@ def test_query_says_what_is_missing(audio_index, music):
     _one_line_error(r, "give one query", code=5)
     r = CliRunner().invoke(main, ["query", "--audio", str(audio_index / "nope.wav"), "--index-dir", idx])
     _one_line_error(r, "nope.wav", "no such file")
+    r = CliRunner().invoke(main, ["build-index", "--data", str(audio_index / "features"), "--works", "w.csv",
+                                  "--index-dir", str(audio_index / "x")])
+    _one_line_error(r, "--works groups audio files: it needs --audio", code=5)
 
 
 def test_audio_sequence_is_what_the_encoder_reads(music):
