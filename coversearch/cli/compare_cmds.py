@@ -21,8 +21,9 @@ def _compare_help() -> str:
         "and a verdict 'versions' / 'not versions' with its confidence: the probability "
         "that the verdict is right for a pair that is a priori as likely to be versions "
         "as not. The threshold and the confidence curve are calibrated per model on "
-        "validation works and stored beside it (NAME.calibration.json; "
-        "`coversearch calibrate` remakes it).\n\n" + shipped_calibration_summary()
+        "validation works and stored beside it (NAME.calibration.json, with the fusion weight, "
+        "normalisation and alignment it was fitted at, which compare applies as stored; "
+        "`coversearch calibrate` remakes it at the re-rank defaults).\n\n" + shipped_calibration_summary()
     )
 
 
