@@ -25,7 +25,7 @@ e. mean chroma under 12 shifts, 2D-FTM (PCA fit on training works), and
 plus the shipped encoder, embedding only and with the alignment re-rank of
 its shortlist (``evaluate --rerank`` on a seeded sample of queries).
 
-    nice -n 5 python benchmarks/baselines.py                       # ~60 min on 2 cores
+    nice -n 5 python benchmarks/baselines.py                       # ~42 CPU-min (59 min wall at load 2-4)
     python benchmarks/baselines.py --table                          # README table from the JSON
     python benchmarks/baselines.py --quick --train T --eval E --out x.json   # tests
 
@@ -47,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, RESULTS, machine, table, write_result  # noqa: E402
 
-DEFAULT_TRAIN = DATA / "train-s1-n100-report"
+DEFAULT_TRAIN = DATA / "train-s1-n1000"
 DEFAULT_EVAL = DATA / "benchmark-standard-s2026-h4096-n600"
 FEATURES = ("hpcp", "crema", "cens")
 METRICS = ("map", "mr1", "p_at_10", "pair_auc", "pair_accuracy")
@@ -421,7 +421,8 @@ def markdown(doc: dict) -> str:
     state = "complete run" if doc.get("complete") else "PARTIAL run: only the approaches above finished"
     counts = (f"{doc['n_train']} training / {doc['n_val']} validation / {doc['n_eval']} evaluation performances; "
               if doc.get("n_train") else "")
-    wall = f"; wall {doc['wall_seconds'] / 60:.0f} min" if doc.get("wall_seconds") else ""
+    wall = (f"; wall {doc['wall_seconds'] / 60:.0f} min" if doc.get("wall_seconds") and not st else
+            "; steps marked reused were computed by an earlier invocation on the same --work folder" if st else "")
     missing = f"; not finished: {', '.join(doc['missing_steps'])}" if doc.get("missing_steps") else ""
     lines += ["", f"({state}; {counts}load average at start {m.get('loadavg_at_start')}, at the last write "
                   f"{doc.get('loadavg_now')}{wall}{missing})"]
@@ -501,15 +502,16 @@ def main(argv=None) -> int:
     ap.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training works (a Da-TACOS root)")
     ap.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="held-out evaluation set (a Da-TACOS root)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the autoencoders")
-    ap.add_argument("--pair-seeds", type=int, default=2, help="seeds of (b), (c), (d)")
-    ap.add_argument("--steps", type=int, default=200, help="optimiser steps of (b), (c), (d)")
+    ap.add_argument("--pair-seeds", type=int, default=3, help="seeds of (b), (c), (d)")
+    ap.add_argument("--steps", type=int, default=1200, help="optimiser steps of (b), (c), (d)")
     ap.add_argument("--length", type=int, default=256, help="frames per input of (b), (c), (d) (0.232 s each)")
     ap.add_argument("--align-queries", type=int, default=20)
     ap.add_argument("--rerank-queries", type=int, default=200)
     ap.add_argument("--approaches", default="encoder,a,b,c,d,e,align",
                     help="comma-separated subset (encoder and align need only the evaluation set)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--work", type=Path, default=DATA / "baselines-work", help="scratch: index folders")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads and alignment jobs (2 threads thrash on a shared machine: 8x slower per step)")
+    ap.add_argument("--work", type=Path, default=DATA / "baselines-work-n1000", help="scratch: index folders")
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default benchmarks/results/baselines.json)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets (tests)")
     ap.add_argument("--collect", action="store_true",
