@@ -59,6 +59,11 @@ class TrainConfig:
         val_fraction: share of works held out for checkpoint selection.
         stretch: time-stretch range (min, max) of the augmentation.
         noise: std of additive noise before re-normalisation.
+        harmonics: largest weight of the random-timbre augmentation (copies
+            of the chroma 7, 4 and 10 semitones up, where a tone's 3rd, 5th
+            and 7th partials fall); 0 = off.
+        mix: largest gain of another, unrelated performance mixed into a
+            view (accompaniment, fills, a busy mix); 0 = off.
         seed: everything random derives from it.
         threads: torch intra-op threads.
     """
@@ -75,6 +80,8 @@ class TrainConfig:
     val_fraction: float = 0.08
     stretch: tuple[float, float] = (0.75, 1.33)
     noise: float = 0.05
+    harmonics: float = 0.0
+    mix: float = 0.0
     seed: int = 0
     threads: int = 2
 
