@@ -19,6 +19,7 @@ score only the model that ships.
     python benchmarks/encoder_lab.py run base --epochs 40
     python benchmarks/encoder_lab.py run crop512 --epochs 40 --set crop=512
     python benchmarks/encoder_lab.py run big --epochs 40 --set channels=64 --set hidden=128
+    python benchmarks/encoder_lab.py score shipped          # the shipped encoder, for reference
     python benchmarks/encoder_lab.py table
 
 A run folder (``data/encoder-lab/NAME``) keeps the resumable training state:
@@ -151,6 +152,24 @@ def run(args) -> None:
           f"val-standard MAP {v['val-standard']['map']}, val-wide MAP {v['val-wide']['map']}")
 
 
+def score_only(args) -> None:
+    """Score an existing checkpoint (e.g. the shipped encoder) on the validation sets."""
+    path = _init_path(args.model)
+    from coversearch.model.checkpoint import load_checkpoint
+
+    _, info = load_checkpoint(path)
+    rec = info["record"]
+    res = {"name": args.name, "changes": {"model": args.model}, "train_data": rec.get("source"),
+           "encoder_config": rec.get("encoder_config"), "train_config": rec.get("train_config"),
+           "best": rec.get("best"), "history": rec.get("history", []), "load_average": os.getloadavg(),
+           "validation": score(path, args.threads),
+           "command": "python benchmarks/encoder_lab.py score " + " ".join(sys.argv[2:])}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    v = res["validation"]
+    print(f"{args.name}: val-standard MAP {v['val-standard']['map']}, val-wide MAP {v['val-wide']['map']}")
+
+
 def table(_args) -> None:
     rows = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
     print("| run | changes | epochs | best epoch | s/epoch | val-standard MAP | MR1 | val-wide MAP | MR1 |")
@@ -177,6 +196,11 @@ def main() -> None:
     r.add_argument("--init", default=None, help="fine-tune this checkpoint ('shipped' = the shipped encoder)")
     r.add_argument("--set", action="append", default=[], help="key=value (EncoderConfig/TrainConfig field)")
     r.set_defaults(fn=run)
+    c = sub.add_parser("score")
+    c.add_argument("name")
+    c.add_argument("--model", default="shipped")
+    c.add_argument("--threads", type=int, default=1)
+    c.set_defaults(fn=score_only)
     t = sub.add_parser("table")
     t.set_defaults(fn=table)
     args = ap.parse_args()
