@@ -15,6 +15,9 @@ class EncoderConfig:
         dim: embedding size (64 or 128).
         channels: filters of the pitch-circular first layer.
         kernel: its temporal width in prepared frames (0.232 s each).
+        stride: its time step in prepared frames (2 = 0.46 s; every later
+            layer runs at that rate, so 4 halves their cost and doubles the
+            receptive field in seconds).
         hidden: channels of the temporal layers.
         n_temporal: temporal conv layers after the pitch max-pool.
         pitch_pool: ``late`` keeps the 12 rotations apart through every layer
@@ -28,6 +31,7 @@ class EncoderConfig:
     dim: int = 128
     channels: int = 32
     kernel: int = 15
+    stride: int = 2
     hidden: int = 64
     n_temporal: int = 3
     pitch_pool: str = "late"
