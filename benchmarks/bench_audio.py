@@ -28,16 +28,18 @@ wav (16-bit) and, at 48 kHz, flac (so decoding includes resampling).
   the parent's after (embedding, search, output). On an idle 2-core machine
   the wall time is about ``max(parent before, child) + parent after``
   (``critical_path_s``, an estimate; the interpreter's start is in the first).
-- consistency: one whole demo performance (W_18 v0) generated to h5 and
-  rendered to wav and mp3, extracted, compared frame by frame and by
-  embedding (skipped with ``--quick``).
+- consistency: one whole demo performance generated to h5 under each of the
+  generator's analyses (``fast``, the default, and ``essentia``) and its audio
+  written as wav, flac and mp3, extracted, compared frame by frame and by
+  embedding; and the generator's CPU per performance under each (skipped
+  with ``--quick``; alone with ``--consistency-only``).
 
 "Per core": CPU time of one process (essentia and numpy run single-threaded
 here; torch is set to 1 thread for the in-process parts).
 
 Usage::
 
-    python benchmarks/bench_audio.py [--quick]
+    python benchmarks/bench_audio.py [--quick | --consistency-only]
 """
 
 from __future__ import annotations
@@ -215,8 +217,25 @@ def query_split(song: Path, folder: Path, repeat: int) -> dict:
     return out
 
 
-def consistency(folder: Path) -> list[dict]:
-    """A whole demo performance: the generator's h5 vs extract of its audio as wav and mp3."""
+def _write_exact(path: Path, audio: np.ndarray, sr: int, subtype: str) -> Path:
+    """A wav/flac of ``audio`` in a given sample format (soundfile: FLOAT, PCM_24, PCM_16)."""
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    sf.write(str(tmp), np.asarray(audio, np.float32), sr, subtype=subtype)
+    os.replace(tmp, path)
+    return path
+
+
+def consistency(folder: Path) -> tuple[list[dict], list[dict]]:
+    """A whole demo performance: the generator's h5 vs extract of its audio, under both analyses.
+
+    Returns:
+        (rows, cost): per (analysis, file) the frame comparison and embedding
+        distance; per analysis the generator's CPU seconds per performance of
+        the whole demo work (hpcp only, and all three features).
+    """
     import h5py
 
     from coversearch.audio.extract import extract_file
@@ -226,40 +245,73 @@ def consistency(folder: Path) -> list[dict]:
     from coversearch.synth import generate
     from coversearch.synth.generate import performance_audio
 
-    root = folder / "consistency-gen"
-    generate(root, profile="demo", seed=0, n_works=1, features=("hpcp",), hop=512, layout="per-feature",
-             progress=False)
-    meta = json.loads(next((root / "da-tacos_metadata").glob("*.json")).read_text())
-    work = next(iter(meta))
-    pid = next(iter(meta[work]))
-    with h5py.File(root / f"da-tacos_benchmark_subset_hpcp/{work}_hpcp/{pid}_hpcp.h5") as h:
-        ref = h["hpcp"][:]
-    audio, sr = performance_audio(work, 0)
     net, _ = load_checkpoint(None)
-    e_ref = embed_sequences(net, [prepare(ref, 512)], threads=1)[0]
-    rows = []
-    for fmt, out_sr in (("wav", sr), ("mp3", 44100)):
-        got = extract_file(_write(folder / f"consistency.{fmt}", audio, sr, out_sr, fmt))["hpcp"]
-        n = min(len(got), len(ref))
-        d = np.abs(got[:n] - ref[:n])
-        rows.append({"file": f"{fmt} ({out_sr} Hz{', 192 kbps' if fmt == 'mp3' else ', 16-bit'})",
-                     "seconds": round(audio.size / sr, 1), "frames": f"{len(got)} vs {len(ref)}",
-                     "correlation": float(np.corrcoef(got[:n].ravel(), ref[:n].ravel())[0, 1]),
-                     "mean_abs_diff": float(d.mean()), "p99_frame_max_diff": float(np.percentile(d.max(axis=1), 99)),
-                     "max_abs_diff": float(d.max()),
-                     "embedding_cosine_distance": 1 - float(embed_sequences(net, [prepare(got, 512)], threads=1)[0] @ e_ref)})
-    return rows
+    rows, cost = [], []
+    for analysis in ("fast", "essentia"):
+        root = folder / f"consistency-gen-{analysis}"
+        s = generate(root, profile="demo", seed=0, n_works=1, features=("hpcp",), hop=512, layout="per-feature",
+                     progress=False, analysis=analysis)
+        s_all = generate(folder / f"consistency-gen-{analysis}-all", profile="demo", seed=0, n_works=1, hop=512,
+                         layout="per-feature", progress=False, analysis=analysis)
+        cost.append({"analysis": analysis, "performances": s["n_performances"],
+                     "audio_s_per_performance": round(s["audio_hours"] * 3600 / s["n_performances"], 1),
+                     "cpu_s_per_perf_hpcp": s["cpu_per_performance"],
+                     "cpu_s_per_perf_all_features": s_all["cpu_per_performance"]})
+        meta = json.loads(next((root / "da-tacos_metadata").glob("*.json")).read_text())
+        work = next(iter(meta))
+        pid = next(iter(meta[work]))
+        with h5py.File(root / f"da-tacos_benchmark_subset_hpcp/{work}_hpcp/{pid}_hpcp.h5") as h:
+            ref = h["hpcp"][:]
+        audio, sr = performance_audio(work, 0, analysis=analysis)
+        e_ref = embed_sequences(net, [prepare(ref, 512)], threads=1)[0]
+        if analysis == "fast":
+            files = [("wav (11,025 Hz, 16-bit)", _write(folder / "consistency.wav", audio, sr, sr, "wav")),
+                     ("mp3 (44100 Hz, 192 kbps)", _write(folder / "consistency.mp3", audio, sr, 44100, "mp3"))]
+        else:
+            files = [("wav (44.1 kHz, float32)", _write_exact(folder / "consistency-e.wav", audio, sr, "FLOAT")),
+                     ("flac (44.1 kHz, 24-bit)", _write_exact(folder / "consistency-e.flac", audio, sr, "PCM_24")),
+                     ("wav (44.1 kHz, 16-bit)", _write_exact(folder / "consistency-e16.wav", audio, sr, "PCM_16")),
+                     ("mp3 (44.1 kHz, 192 kbps)", _write(folder / "consistency-e.mp3", audio, sr, sr, "mp3"))]
+        for label, path in files:
+            got = extract_file(path)["hpcp"]
+            n = min(len(got), len(ref))
+            d = np.abs(got[:n] - ref[:n])
+            rows.append({"analysis": analysis, "performance": f"{work} v0 ({pid})", "file": label, "seconds": round(audio.size / sr, 1),
+                         "frames": f"{len(got)} vs {len(ref)}",
+                         "correlation": float(np.corrcoef(got[:n].ravel(), ref[:n].ravel())[0, 1]),
+                         "mean_abs_diff": float(d.mean()),
+                         "p99_frame_max_diff": float(np.percentile(d.max(axis=1), 99)),
+                         "max_abs_diff": float(d.max()),
+                         "embedding_cosine_distance":
+                             1 - float(embed_sequences(net, [prepare(got, 512)], threads=1)[0] @ e_ref)})
+    return rows, cost
+
+
+def _print_consistency(crows: list[dict], cost: list[dict]) -> None:
+    print(table(crows, ["analysis", "performance", "file", "seconds", "frames", "correlation", "mean_abs_diff", "p99_frame_max_diff",
+                        "max_abs_diff", "embedding_cosine_distance"], title="\nextract vs the generator's own h5"))
+    print(table(cost, ["analysis", "performances", "audio_s_per_performance", "cpu_s_per_perf_hpcp",
+                       "cpu_s_per_perf_all_features"], title="\nthe generator's CPU per performance (the first demo work, n_works=1)"))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="one repeat, no consistency run (~2 min)")
     ap.add_argument("--dir", type=Path, default=DATA / "bench-audio", help="generated inputs (reused)")
+    ap.add_argument("--consistency-only", action="store_true",
+                    help="only the consistency run (both generator analyses; ~3 min), into audio_consistency.json")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    if args.consistency_only:
+        crows, cost = consistency(args.dir)
+        _print_consistency(crows, cost)
+        write_result("audio_consistency", {"consistency": crows, "generator_cost": cost,
+                                           "load_average_end": os.getloadavg()},
+                     args={"consistency_only": True}, seconds=time.perf_counter() - t0)
+        return
     repeat = 1 if args.quick else 3
     files = make_song(args.dir)
     rows = speed(files, repeat)
@@ -273,14 +325,13 @@ def main() -> None:
     print(table([split], ["parent_before_s", "child_s", "parent_after_s", "critical_path_s", "cpu_sum_s", "forked"],
                 title="\nquery --audio: CPU of its halves (parent until it waits, interpreter start included / forked "
                       "child / parent after); critical path = about the wall time on 2 idle cores"))
-    crows = [] if args.quick else consistency(args.dir)
+    crows, cost = ([], []) if args.quick else consistency(args.dir)
     if crows:
-        print(table(crows, ["file", "seconds", "frames", "correlation", "mean_abs_diff", "p99_frame_max_diff",
-                            "embedding_cosine_distance"], title="\nextract vs the generator's own h5"))
+        _print_consistency(crows, cost)
     load = os.getloadavg()
     print(f"\nload average during the run: {load[0]:.1f} (2 cores)")
     write_result("audio", {"song_seconds": SONG_SECONDS, "extraction": rows, "query": qrows, "query_split": split,
-                           "consistency": crows,
+                           "consistency": crows, "generator_cost": cost,
                            "load_average_end": load},
                  args={"quick": args.quick}, seconds=time.perf_counter() - t0)
 

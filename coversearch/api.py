@@ -61,6 +61,7 @@ def build_index(
     log=print,
     audio: str | Path | None = None,
     features_dir: str | Path | None = None,
+    works: str | Path | None = None,
     engine: str = "local",
     ray_address: str | None = None,
     ray_timeout: float | None = None,
@@ -73,9 +74,12 @@ def build_index(
 
     Args:
         data: Da-TACOS root; None = the embedded default (demo data, generated if absent).
-        audio: a folder of audio files instead of ``data``: extracted first
-            (``extract_audio``) into ``features_dir`` (default
-            ``audio_features_dir(audio)``), which is then indexed as ``data``.
+        audio: a folder of audio files instead of ``data``: extracted
+            (``extract_audio``; with ``engine="ray"`` inside the Ray pipeline)
+            into ``features_dir`` (default ``audio_features_dir(audio)``),
+            which is then indexed as ``data``. Unusable audio files count as
+            skipped (``skip_bad``), listed in the manifest like unreadable h5.
+        works: with ``audio``: a ``path,work_id`` CSV grouping files into works (as ``extract --works``).
         model: checkpoint ``.pt``; None = the shipped encoder.
         index_dir: destination folder (replaced only when the new one is complete).
         index_type: ``auto``, ``flat``, ``hnsw`` or ``ivfpq``.
@@ -111,15 +115,32 @@ def build_index(
     t0 = time.perf_counter()
     if data is not None and audio is not None:
         raise ConfigError("give --data (Da-TACOS features) or --audio (audio files), not both")
+    if works is not None and audio is None:
+        raise ConfigError("--works groups audio files: it needs --audio")
     source = Path(data) if data else None if audio else ensure_demo_data(progress=progress, log=log)
     net, info = load_checkpoint(model)
     feature = feature or info["config"].feature
+    audio_bad: list = []
     if audio is not None:
         source = Path(features_dir) if features_dir else audio_features_dir(audio)
-        log(f"extracting {feature} of the audio under {audio} into {source}")
-        extract_audio([audio], source, features=(_audio_feature(feature),), jobs=jobs, skip_bad=skip_bad,
-                      progress=progress, log=log)
-    if engine == "ray":
+        _audio_feature(feature)
+        if engine == "local":
+            log(f"extracting {feature} of the audio under {audio} into {source}")
+            ex = extract_audio([audio], source, features=(feature,), works=works, jobs=jobs, skip_bad=skip_bad,
+                               progress=progress, log=log)
+            audio_bad = ex["bad"]
+            audio_extra = {"extract": {"extracted": ex["extracted"], "unchanged": ex["unchanged"],
+                                       "skipped": len(ex["bad"])}}
+    if engine == "ray" and audio is not None:
+        from coversearch.scale.ray_build import build_vectors_audio
+
+        vectors, base, bad, extra, secs, seqs = build_vectors_audio(
+            audio, source, index_dir, feature=feature, works=works, model_path=info["path"],
+            model_hash=info["model_hash"], ray_address=ray_address, timeout=ray_timeout, shard_dir=shard_dir,
+            skip_bad=skip_bad, model_batch=batch_size, progress=progress, log=log)
+        t1 = t0 + secs["prepare"]
+        t2 = time.perf_counter()
+    elif engine == "ray":
         from coversearch.scale.ray_build import build_vectors
 
         vectors, base, bad, extra, secs, seqs = build_vectors(
@@ -134,7 +155,9 @@ def build_index(
         vectors = embed_sequences(net, cache.sequences(), batch_size=batch_size, progress=progress)
         t2 = time.perf_counter()
         base = {"perf_id": cache.perf_ids, "work_id": cache.work_ids, "subset": cache.subsets, "path": cache.paths}
-        bad, extra = report.bad, {"cache": str(cache.path)}
+        bad, extra = audio_bad + report.bad, {"cache": str(cache.path)}
+        if audio is not None:
+            extra.update(audio_extra)
         seqs = cache.sequences()
     meta = load_metadata(source)
     cols = {"perf_id": base["perf_id"], "work_id": base["work_id"], "subset": base["subset"]}

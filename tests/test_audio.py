@@ -103,13 +103,14 @@ def test_min_seconds_covers_the_encoder_and_the_rerank():
 
 
 def test_consistency_with_the_generators_own_h5(tmp_path):
-    """The generator's audio of a performance, as wav and as mp3, through `extract`,
-    against the HPCP the generator wrote for it.
+    """The default (fast) generator's audio of a performance, as wav and as mp3, through
+    `extract`, against the HPCP the generator wrote for it.
 
-    Not equal within float tolerance, and it cannot be: the generator analyses
-    its audio at 11,025 Hz (its documented speed deviation) and extract at
+    Not equal within float tolerance, and it cannot be: the default generator
+    analyses its audio at 11,025 Hz (its documented speed deviation; equality is
+    ``analysis="essentia"``, tested below) and extract at
     44.1 kHz as Da-TACOS did, and 16-bit quantisation alone moves whitened HPCP
-    frames by up to ~0.2. Measured here (seed 0, W_18 v0): wav: frame
+    frames by up to ~0.2. Measured here (seed 0, the first demo work W_22 v0): wav: frame
     correlation 0.99942 (12 s) / 0.99992 (20 s), mean |diff| 7.9e-4 / 4.1e-4,
     embedding cosine distance 1e-5 / < 1e-5; mp3 (44.1 kHz, 192 kbps, 20 s):
     0.9989, 8.0e-4, 6e-5. The thresholds below leave about a 2x margin
@@ -145,6 +146,94 @@ def test_consistency_with_the_generators_own_h5(tmp_path):
         print(f"{fmt}: frames {got.shape[0]} vs {ref.shape[0]}, correlation {corr:.5f}, mean |diff| {mean:.2e}, "
               f"embedding cosine distance {dist:.5f}")
         assert corr >= min_corr and mean <= max_mean and dist <= max_dist, (fmt, corr, mean, dist)
+
+
+def test_consistency_essentia_analysis_equals_extract(tmp_path):
+    """``generate(analysis="essentia")``: the h5 it writes equal what `extract` gives for
+    ``performance_audio(..., analysis="essentia")``, written losslessly.
+
+    Measured here (seed 0, the first demo work's v0, 12 s, 1,224 frames): float32 wav:
+    max |diff| 0 (bit-identical: FFmpeg decodes pcm_f32le exactly, and both sides
+    run ``extract_array`` on the same samples); flac 24-bit: max 7.7e-5, mean
+    1.2e-7; mp3 (192 kbps): correlation 0.9988, mean |diff| 6.7e-4 (max 0.82 on
+    one frame), 2 more frames (MPEG padding), embedding cosine distance 2e-5.
+    The bounds below: float tolerance for wav; about 2x margin for flac and mp3.
+    """
+    sf = pytest.importorskip("soundfile")  # float and 24-bit files; installed with librosa (test extra)
+    from coversearch.audio.extract import extract_file
+    from coversearch.features.prepare import prepare
+    from coversearch.model.checkpoint import load_checkpoint
+    from coversearch.model.embed import embed_sequences
+    from coversearch.synth import generate
+    from coversearch.synth.generate import performance_audio
+
+    root = tmp_path / "gen"
+    s = generate(root, profile="demo", seed=0, n_works=1, max_seconds=12, features=("hpcp",), hop=512,
+                 layout="per-feature", progress=False, analysis="essentia")
+    assert s["analysis"] == "essentia"
+    meta = json.loads(next((root / "da-tacos_metadata").glob("*.json")).read_text())
+    work = next(iter(meta))
+    pid = next(iter(meta[work]))
+    with h5py.File(root / f"da-tacos_benchmark_subset_hpcp/{work}_hpcp/{pid}_hpcp.h5") as h:
+        ref = h["hpcp"][:]
+    audio, sr = performance_audio(work, 0, max_seconds=12, analysis="essentia")
+    assert sr == 44100 and audio.dtype == np.float32
+    assert len(ref) == -(-audio.size // 512) + 1  # essentia's frame count, as extract writes
+
+    sf.write(str(tmp_path / "perf.wav"), audio, sr, subtype="FLOAT")
+    got = extract_file(tmp_path / "perf.wav")["hpcp"]
+    assert got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+    net, _ = load_checkpoint(None)
+    e_ref = embed_sequences(net, [prepare(ref, 512)])[0]
+    sf.write(str(tmp_path / "perf.flac"), audio, sr, subtype="PCM_24")
+    for path, extra, max_mean, min_corr, max_dist in [(tmp_path / "perf.flac", 0, 1e-6, 0.99999, 1e-4),
+                                                      (_write(tmp_path / "perf.mp3", audio, sr), 3, 2e-3, 0.995, 1e-3)]:
+        got = extract_file(path)["hpcp"]
+        assert 0 <= len(got) - len(ref) <= extra, (path.name, got.shape, ref.shape)
+        n = len(ref)
+        corr = np.corrcoef(got[:n].ravel(), ref.ravel())[0, 1]
+        mean = float(np.abs(got[:n] - ref).mean())
+        dist = 1 - float(embed_sequences(net, [prepare(got, 512)])[0] @ e_ref)
+        print(f"{path.name}: correlation {corr:.6f}, mean |diff| {mean:.2e}, embedding cosine distance {dist:.2e}")
+        assert corr >= min_corr and mean <= max_mean and dist <= max_dist, (path.name, corr, mean, dist)
+
+
+def test_essentia_analysis_options_and_resampler(tmp_path):
+    """The resampler keeps every original sample and the rendered silence; the option is
+    checked, recorded, and the default data set is unchanged by its existence."""
+    from coversearch.synth import generate
+    from coversearch.synth.generate import OPTIONS, performance_audio
+    from coversearch.synth.render import upsample
+
+    a, sr = performance_audio("W_22", 1, max_seconds=6)
+    up, sr44 = performance_audio("W_22", 1, max_seconds=6, analysis="essentia")
+    assert (sr, sr44) == (11025, 44100) and up.size == 4 * a.size
+    np.testing.assert_array_equal(up, upsample(a))
+    scale = float(up[::4] @ a) / float(a @ a)  # the peak rescale
+    np.testing.assert_allclose(up[::4] / scale, a, atol=1e-5)
+    assert abs(float(np.abs(up).max()) - float(np.abs(a).max())) < 1e-6
+    sound = np.flatnonzero(a)
+    assert not up[: 4 * sound[0]].any() and not up[4 * sound[-1] + 4:].any()
+    with pytest.raises(ConfigError, match="hop 512"):
+        generate(tmp_path / "x", n_works=1, hop=256, analysis="essentia", progress=False)
+    with pytest.raises(ConfigError, match="unknown analysis"):
+        generate(tmp_path / "x", n_works=1, analysis="slow", progress=False)
+    # the default writes no "analysis" option: folders generated before it resume unchanged
+    generate(tmp_path / "d", n_works=1, max_seconds=6, features=("hpcp",), layout="per-feature", progress=False)
+    assert "analysis" not in json.loads((tmp_path / "d" / OPTIONS).read_text())
+    with pytest.raises(ConfigError, match="analysis"):
+        generate(tmp_path / "d", n_works=1, max_seconds=6, features=("hpcp",), layout="per-feature",
+                 progress=False, analysis="essentia")
+    r = CliRunner().invoke(main, ["synth", str(tmp_path / "e"), "--n-works", "1", "--max-seconds", "6",
+                                  "--features", "hpcp,crema", "--layout", "per-feature", "--analysis", "essentia",
+                                  "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "e" / OPTIONS).read_text())["analysis"] == "essentia"
+    with h5py.File(next((tmp_path / "e").glob("*_hpcp/W_*/*.h5"))) as h, \
+            h5py.File(next((tmp_path / "e").glob("*_crema/W_*/*.h5"))) as c:
+        assert c["crema"].shape[0] == h["hpcp"].shape[0] - 1  # as in the real files
 
 
 # ---------------------------------------------------------------- decode errors
@@ -357,6 +446,9 @@ def test_query_says_what_is_missing(audio_index, music):
     _one_line_error(r, "give one query", code=5)
     r = CliRunner().invoke(main, ["query", "--audio", str(audio_index / "nope.wav"), "--index-dir", idx])
     _one_line_error(r, "nope.wav", "no such file")
+    r = CliRunner().invoke(main, ["build-index", "--data", str(audio_index / "features"), "--works", "w.csv",
+                                  "--index-dir", str(audio_index / "x")])
+    _one_line_error(r, "--works groups audio files: it needs --audio", code=5)
 
 
 def test_audio_sequence_is_what_the_encoder_reads(music):

@@ -141,9 +141,80 @@ def test_ray_bad_file_fails_then_skips_and_old_index_answers(ray_session, data, 
     assert load_bundle(idx).manifest.extra["skipped"] == [str(broken)]
 
 
+@pytest.fixture(scope="module")
+def audio_folder(tmp_path_factory):
+    """Three 8-s generated songs (wav, mp3 in a subfolder, flac), one corrupt mp3, and a works
+    CSV grouping the two versions of W_22."""
+    from coversearch.audio.decode import essentia_standard
+    from coversearch.synth.generate import performance_audio
+
+    es = essentia_standard()
+    base = tmp_path_factory.mktemp("audio")
+    d = base / "music"
+    (d / "live").mkdir(parents=True)
+    for name, work, v in [("a.wav", "W_22", 0), ("live/b.mp3", "W_22", 1), ("c.flac", "W_18", 0)]:
+        a, sr = performance_audio(work, v, max_seconds=8, analysis="essentia")
+        es.MonoWriter(filename=str(d / name), format=name.rsplit(".", 1)[1], sampleRate=sr)(a)
+    (d / "broken.mp3").write_bytes(b"this is not an mp3 file " * 40)
+    works = base / "works.csv"
+    works.write_text("path,work_id\nmusic/a.wav,my song\nmusic/live/b.mp3,my song\n")
+    return d, works
+
+
+def test_ray_audio_build_equals_local(ray_session, audio_folder, model, tmp_path):
+    """build-index --audio --engine ray extracts inside the pipeline: the same items (ids,
+    tags, source, --works groups) in the same order, vectors within float tolerance, the
+    same features folder (a later local build reuses it), bad audio reported alike."""
+    d, works = audio_folder
+    kw = dict(model=model, works=works, jobs=1, ray_timeout=200, progress=False)
+    errors = {}
+    for engine in ("local", "ray"):  # without --skip-bad: the same one-line error, no index
+        with pytest.raises(DataError) as e:
+            api.build_index(audio=d, features_dir=tmp_path / f"fail-{engine}", index_dir=tmp_path / f"fail-{engine}-i",
+                            engine=engine, log=lambda *_: None, **kw)
+        errors[engine] = str(e.value)
+        assert not (tmp_path / f"fail-{engine}-i").exists()
+    assert errors["local"] == errors["ray"] and "broken.mp3: unreadable or corrupt" in errors["ray"]
+    logs, out = {}, {}
+    for engine in ("ray", "local"):
+        logs[engine] = []
+        out[engine] = api.build_index(audio=d, features_dir=tmp_path / f"f-{engine}", index_dir=tmp_path / f"i-{engine}",
+                                      engine=engine, skip_bad=True, log=logs[engine].append, **kw)
+        assert out[engine]["count"] == 3 and out[engine]["skipped"] == 1
+    a, b = load_bundle(tmp_path / "i-local"), load_bundle(tmp_path / "i-ray")
+    assert a.items.column_names == b.items.column_names
+    for col in a.items.column_names:
+        va, vb = a.items.column(col).to_pylist(), b.items.column(col).to_pylist()
+        if col == "path":  # the h5 in each build's own features folder
+            va = [Path(p).relative_to(tmp_path / "f-local") for p in va]
+            vb = [Path(p).relative_to(tmp_path / "f-ray") for p in vb]
+        assert va == vb, col
+    titles = dict(zip(b.items.column("source").to_pylist(), b.items.column("work_title").to_pylist()))
+    assert titles[str((d / "a.wav").resolve())] == titles[str((d / "live/b.mp3").resolve())] == "my song"
+    assert len(set(b.items.column("work_id").to_pylist())) == 2
+    np.testing.assert_allclose(np.asarray(a.vectors), np.asarray(b.vectors), atol=1e-5)
+    for m in (a.manifest, b.manifest):
+        assert m.extra["skipped"] == [str(d / "broken.mp3")]
+        assert m.extra["extract"] == {"extracted": 3, "unchanged": 0, "skipped": 1}
+    bad_lines = {e: [ln for ln in logs[e] if "broken.mp3" in ln or ln.startswith("skipped")] for e in logs}
+    assert bad_lines["local"] == bad_lines["ray"] and len(bad_lines["ray"]) == 2
+    # the Ray build wrote the features folder as extract does: a local build reuses every file
+    meta = "da-tacos_metadata/da-tacos_benchmark_subset_metadata.json"
+    assert json.loads((tmp_path / "f-ray" / meta).read_text()) == json.loads((tmp_path / "f-local" / meta).read_text())
+    again = api.build_index(audio=d, features_dir=tmp_path / "f-ray", index_dir=tmp_path / "i-again", skip_bad=True,
+                            log=lambda *_: None, **{k: v for k, v in kw.items() if k != "ray_timeout"})
+    c = load_bundle(tmp_path / "i-again")
+    assert c.manifest.extra["extract"] == {"extracted": 0, "unchanged": 3, "skipped": 1}
+    assert c.items.column("path").to_pylist() == b.items.column("path").to_pylist()
+    np.testing.assert_allclose(np.asarray(c.vectors), np.asarray(b.vectors), atol=1e-5)
+    assert again["count"] == 3
+
+
 def test_ray_options_need_engine_ray(data, model, tmp_path):
     with pytest.raises(ConfigError, match="--engine ray"):
         api.build_index(data, model=model, index_dir=tmp_path / "x", ray_address="auto", progress=False)
+    with pytest.raises(ConfigError, match="--works groups audio files: it needs --audio"):
+        api.build_index(data, model=model, index_dir=tmp_path / "x", works=tmp_path / "w.csv", progress=False)
     with pytest.raises(ConfigError, match="engine"):
         api.build_index(data, model=model, index_dir=tmp_path / "x", engine="spark", progress=False)
 

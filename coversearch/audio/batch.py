@@ -131,8 +131,14 @@ def output_paths(root: Path, work_id: str, perf_id: str, features) -> dict[str, 
     return {f: root / f"da-tacos_{SUBSET}_subset_{f}" / f"{work_id}_{f}" / f"{perf_id}_{f}.h5" for f in features}
 
 
-def _extract_one(task: dict) -> dict:
-    """Decode, extract and write one file (runs in a worker). Never raises for bad audio."""
+def extract_task(task: dict) -> dict:
+    """Decode, extract and write one file (runs in a worker process or a Ray task).
+
+    Returns:
+        ``{"perf_id", "src", "seconds", "tags", "decode_cpu", "features_cpu", "wall"}``,
+        or ``{"perf_id", "src", "error"}`` for a file that cannot be used: it
+        never raises for bad audio.
+    """
     from coversearch.audio.decode import load_audio, read_tags
     from coversearch.audio.extract import extract_array
     from coversearch.data.writer import write_performance
@@ -203,6 +209,107 @@ def _title(rec: dict) -> str:
     return rec.get("tags", {}).get("title") or Path(rec["source"]).stem
 
 
+class ExtractPlan:
+    """What one ``extract`` run will do, and its bookkeeping (shared by the local job
+    and ``build-index --audio --engine ray``, whose workers run the same tasks).
+
+    Attributes:
+        out: the Da-TACOS root written.
+        features: canonical feature names asked for.
+        files: ``[(path, key)]`` audio files found.
+        bad: ``[(path, message)]`` files that could not be used (grows as results come in).
+        tasks: one dict per file to (re-)extract, the argument of ``extract_task``.
+        unchanged: files whose outputs are already complete.
+    """
+
+    def __init__(self, inputs, out, *, features=("hpcp",), works=None, skip_bad: bool = False):
+        from coversearch.audio.extract import check_features
+
+        self.features = check_features(features)
+        if not inputs:
+            raise ConfigError("give at least one audio file or folder")
+        self.t0 = time.perf_counter()
+        self.out = Path(out)
+        self.skip_bad = skip_bad
+        self.files, self.bad = find_audio(inputs)
+        if self.bad and not skip_bad:
+            raise DataError(self.bad[0][1])
+        groups = read_works_csv(works) if works else {}
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.side = _load_sidecar(self.out)
+        done: dict = self.side["files"]
+        self.tasks, self.unchanged, self.moved = [], 0, False
+        for src, key in self.files:
+            st = src.stat()
+            pid = perf_id_of(key)
+            label = groups.get(str(src.resolve()))
+            wid = work_id_of(label) if label else work_id_of_file(key)
+            rec = done.get(pid)
+            paths = output_paths(self.out, wid, pid, self.features)
+            same = bool(rec) and rec["size"] == st.st_size and rec["mtime_ns"] == st.st_mtime_ns and rec["work_id"] == wid
+            if same and set(self.features) <= set(rec["features"]) and all(p.is_file() for p in paths.values()):
+                if rec["source"] != str(src.resolve()):  # the same file, moved with its folder
+                    rec["source"] = str(src.resolve())
+                    self.moved = True
+                self.unchanged += 1
+                continue
+            if rec and rec["work_id"] != wid:  # regrouped: drop the files under the old work
+                for p in output_paths(self.out, rec["work_id"], pid, rec["features"]).values():
+                    p.unlink(missing_ok=True)
+            todo = [f for f in self.features if not same or f not in rec["features"] or not paths[f].is_file()]
+            self.tasks.append({"src": str(src), "out": str(self.out), "perf_id": pid, "work_id": wid,
+                               "features": todo, "key": key, "label": label or "", "size": st.st_size,
+                               "mtime_ns": st.st_mtime_ns,
+                               "keep": sorted(set(rec["features"]) - set(todo)) if same else []})
+        self.stats = {"ok": 0, "audio_seconds": 0.0, "decode_cpu": 0.0, "features_cpu": 0.0}
+        self._by_pid = {t["perf_id"]: t for t in self.tasks}
+        self._last_save = time.perf_counter()
+
+    def save(self, force: bool = False) -> None:
+        """Write the sidecar (at most every 5 s unless ``force``)."""
+        if force or time.perf_counter() - self._last_save > 5:
+            write_json_atomic(self.out / SIDECAR, self.side)
+            self._last_save = time.perf_counter()
+
+    def accept(self, r: dict, *, raise_bad: bool | None = None) -> None:
+        """Record one task's result (``extract_task``'s dict).
+
+        Raises:
+            DataError: the file failed and ``raise_bad`` (default: not ``skip_bad``).
+        """
+        t = self._by_pid[r["perf_id"]]
+        if "error" in r:
+            self.bad.append((t["src"], r["error"]))
+            if (not self.skip_bad) if raise_bad is None else raise_bad:
+                raise DataError(r["error"])
+            return
+        self.side["files"][t["perf_id"]] = {
+            "source": str(Path(t["src"]).resolve()), "key": t["key"], "size": t["size"], "mtime_ns": t["mtime_ns"],
+            "work_id": t["work_id"], "work_label": t["label"], "features": sorted(set(t["features"]) | set(t["keep"])),
+            "tags": r["tags"], "seconds": round(r["seconds"], 3)}
+        self.stats["ok"] += 1
+        self.stats["audio_seconds"] += r["seconds"]
+        self.stats["decode_cpu"] += r["decode_cpu"]
+        self.stats["features_cpu"] += r["features_cpu"]
+        self.save()
+
+    def finish(self, log=print) -> dict:
+        """Save the sidecar, rebuild the metadata JSON, list skipped files; the run's summary."""
+        if self.tasks or self.moved:
+            self.save(force=True)
+        meta_path = self.out / "da-tacos_metadata" / f"da-tacos_{SUBSET}_subset_metadata.json"
+        write_bytes_atomic(meta_path, (json.dumps(_metadata(self.side["files"]), indent=1) + "\n").encode())
+        if self.bad:
+            log(f"skipped {len(self.bad)} file(s):")
+            for _, msg in self.bad:
+                log(f"  {msg}")
+        st = self.stats
+        return {"out": str(self.out), "n_files": len(self.files), "extracted": st["ok"], "unchanged": self.unchanged,
+                "bad": self.bad, "features": list(self.features), "audio_seconds": round(st["audio_seconds"], 2),
+                "decode_cpu": round(st["decode_cpu"], 3), "features_cpu": round(st["features_cpu"], 3),
+                "seconds": round(time.perf_counter() - self.t0, 2), "metadata": str(meta_path)}
+
+
 def extract(inputs, out: str | os.PathLike, *, features=("hpcp",), works: str | os.PathLike | None = None,
             jobs: int = 1, skip_bad: bool = False, progress: bool = True, log=print) -> dict:
     """Extract Da-TACOS features from audio files and folders into ``out`` (see the module doc).
@@ -227,97 +334,31 @@ def extract(inputs, out: str | os.PathLike, *, features=("hpcp",), works: str | 
     """
     from coversearch.audio.extract import check_features
 
-    feats = check_features(features)
+    check_features(features)
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
-    if not inputs:
-        raise ConfigError("give at least one audio file or folder")
-    t0 = time.perf_counter()
-    out = Path(out)
-    files, bad = find_audio(inputs)
-    if bad and not skip_bad:
-        raise DataError(bad[0][1])
-    groups = read_works_csv(works) if works else {}
-    out.mkdir(parents=True, exist_ok=True)
-    side = _load_sidecar(out)
-    done: dict = side["files"]
-    tasks, unchanged, moved = [], 0, False
-    for src, key in files:
-        st = src.stat()
-        pid = perf_id_of(key)
-        label = groups.get(str(src.resolve()))
-        wid = work_id_of(label) if label else work_id_of_file(key)
-        rec = done.get(pid)
-        paths = output_paths(out, wid, pid, feats)
-        same = bool(rec) and rec["size"] == st.st_size and rec["mtime_ns"] == st.st_mtime_ns and rec["work_id"] == wid
-        if same and set(feats) <= set(rec["features"]) and all(p.is_file() for p in paths.values()):
-            if rec["source"] != str(src.resolve()):  # the same file, moved with its folder
-                rec["source"] = str(src.resolve())
-                moved = True
-            unchanged += 1
-            continue
-        if rec and rec["work_id"] != wid:  # regrouped: drop the files under the old work
-            for p in output_paths(out, rec["work_id"], pid, rec["features"]).values():
-                p.unlink(missing_ok=True)
-        todo = [f for f in feats if not same or f not in rec["features"] or not paths[f].is_file()]
-        tasks.append({"src": str(src), "out": str(out), "perf_id": pid, "work_id": wid, "features": todo,
-                      "key": key, "label": label or "", "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                      "keep": sorted(set(rec["features"]) - set(todo)) if same else []})
-    stats = {"ok": 0, "audio_seconds": 0.0, "decode_cpu": 0.0, "features_cpu": 0.0}
-    by_pid = {t["perf_id"]: t for t in tasks}
-    last_save = [time.perf_counter()]
-
-    def save(force=False):
-        if force or time.perf_counter() - last_save[0] > 5:
-            write_json_atomic(out / SIDECAR, side)
-            last_save[0] = time.perf_counter()
-
-    def accept(r: dict):
-        t = by_pid[r["perf_id"]]
-        if "error" in r:
-            bad.append((t["src"], r["error"]))
-            if not skip_bad:
-                raise DataError(r["error"])
-            return
-        done[t["perf_id"]] = {"source": str(Path(t["src"]).resolve()), "key": t["key"], "size": t["size"],
-                              "mtime_ns": t["mtime_ns"], "work_id": t["work_id"], "work_label": t["label"],
-                              "features": sorted(set(t["features"]) | set(t["keep"])), "tags": r["tags"],
-                              "seconds": round(r["seconds"], 3)}
-        stats["ok"] += 1
-        stats["audio_seconds"] += r["seconds"]
-        stats["decode_cpu"] += r["decode_cpu"]
-        stats["features_cpu"] += r["features_cpu"]
-        save()
-
+    plan = ExtractPlan(inputs, out, features=features, works=works, skip_bad=skip_bad)
+    tasks = plan.tasks
     from tqdm import tqdm
 
     bar = tqdm(total=len(tasks), unit="file", desc="extracting", disable=not progress or not tasks)
     try:
         if jobs == 1 or len(tasks) <= 1:
             for t in tasks:
-                accept(_extract_one(t))
+                plan.accept(extract_task(t))
                 bar.update(1)
         else:
             import multiprocessing as mp
 
             with mp.get_context("spawn").Pool(min(jobs, len(tasks))) as pool:
-                for r in pool.imap_unordered(_extract_one, tasks, chunksize=1):
-                    accept(r)
+                for r in pool.imap_unordered(extract_task, tasks, chunksize=1):
+                    plan.accept(r)
                     bar.update(1)
     finally:
         bar.close()
-        if tasks or moved:
-            save(force=True)
-    meta_path = out / "da-tacos_metadata" / f"da-tacos_{SUBSET}_subset_metadata.json"
-    write_bytes_atomic(meta_path, (json.dumps(_metadata(done), indent=1) + "\n").encode())
-    if bad:
-        log(f"skipped {len(bad)} file(s):")
-        for _, msg in bad:
-            log(f"  {msg}")
-    return {"out": str(out), "n_files": len(files), "extracted": stats["ok"], "unchanged": unchanged, "bad": bad, "features": list(feats),
-            "audio_seconds": round(stats["audio_seconds"], 2), "decode_cpu": round(stats["decode_cpu"], 3),
-            "features_cpu": round(stats["features_cpu"], 3), "seconds": round(time.perf_counter() - t0, 2),
-            "metadata": str(meta_path)}
+        if tasks or plan.moved:
+            plan.save(force=True)
+    return plan.finish(log)
 
 
 def work_id_of_file(key: str) -> str:

@@ -57,15 +57,19 @@ def download_cmd(subset, features, dest, source, no_unpack, keep_zips, quiet):
               help="standard = training setting; wide = held-out, wider variation.")
 @click.option("--n-works", type=int, default=None, help="Override the profile's number of works.")
 @click.option("--max-seconds", type=float, default=None, help="Cap every version's length (quick sets).")
+@click.option("--analysis", type=click.Choice(["fast", "essentia"]), default="fast", show_default=True,
+              help="fast: features at the 11,025 Hz rendering rate (every shipped set). essentia: the audio "
+                   "upsampled to 44.1 kHz and analysed exactly as `extract` does (hop 512; ~2x the CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_reports_errors
-def synth_cmd(out_dir, profile, seed, features, hop, layout, jobs, variation, n_works, max_seconds, quiet):
+def synth_cmd(out_dir, profile, seed, features, hop, layout, jobs, variation, n_works, max_seconds, analysis, quiet):
     """Generate a synthetic Da-TACOS (cover-song features, real on-disk format) into OUT_DIR."""
     from coversearch.synth import generate
 
     feats = tuple(f.strip() for f in features.split(",") if f.strip())
     s = generate(out_dir, profile=profile, seed=seed, features=feats, hop=hop, layout=layout, jobs=jobs,
-                 variation=variation, n_works=n_works, progress=not quiet, max_seconds=max_seconds)
+                 variation=variation, n_works=n_works, progress=not quiet, max_seconds=max_seconds,
+                 analysis=analysis)
     resumed = f", {s['resumed']} already there" if s["resumed"] else ""
     click.echo(f"wrote {s['n_performances']} performances{resumed} of {s['n_works']} works ({s['subset']} subset, "
                f"{s['variation']}) to {out_dir} in {s['seconds']:.1f} s "

@@ -19,6 +19,9 @@ from coversearch.cli.adapt_cmds import adapt_options, adapt_settings, echo_adapt
 @click.option("--features-dir", type=click.Path(file_okay=False), default=None,
               help="With --audio: where the extracted features go (reused on the next run). "
                    "Default: ~/.cache/coversearch/audio-features/<folder name>-<hash of its path>.")
+@click.option("--works", type=click.Path(dir_okay=False), default=None,
+              help="With --audio: a CSV of 'path,work_id' rows grouping files into works (as `extract --works`); "
+                   "default: one work per file.")
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="Encoder checkpoint (.pt). Default: the shipped encoder.")
 @click.option("--index-dir", type=click.Path(file_okay=False), default="indexes/default", show_default=True,
               help="Index folder to write (replaced atomically when complete).")
@@ -37,14 +40,14 @@ from coversearch.cli.adapt_cmds import adapt_options, adapt_settings, echo_adapt
 @ray_options
 @store_options
 @_reports_errors
-def build_index_cmd(data, audio, features_dir, model, index_dir, index_type, feature, subset, jobs, skip_bad, do_adapt,
+def build_index_cmd(data, audio, features_dir, works, model, index_dir, index_type, feature, subset, jobs, skip_bad, do_adapt,
                     rounds, steps, lr, keep, fdr, mine_shortlist, mine_rule, holdout, seed, threads, quiet, **scale):
     """Embed every performance and write the FAISS index, the items table and a manifest."""
     from coversearch import api
 
     out = api.build_index(data, model=model, index_dir=index_dir, index_type=index_type, feature=feature,
                           subset=subset, jobs=jobs, skip_bad=skip_bad, progress=not quiet, log=_echo_err,
-                          audio=audio, features_dir=features_dir, **scale)
+                          audio=audio, features_dir=features_dir, works=works, **scale)
     m = out["manifest"]
     s = out["seconds"]
     click.echo(f"indexed {out['count']} performances into {out['index_dir']} "

@@ -4,7 +4,7 @@ The same three steps as the local path (``features.cache`` + ``model.embed``),
 distributed::
 
     from_items(entries)                     one row per performance file
-      .map_batches(read_prepare)            tasks: h5 (or audio) -> (T', 12) at the model rate
+      .map_batches(read_prepare)            tasks: [extract audio ->] h5 -> (T', 12) at the model rate
       .map_batches(Embedder, ActorPool)     actors: the encoder, loaded once per actor
       .write_parquet(shard_dir)             shards: idx, ids, path, error, frames, vector
 
@@ -27,11 +27,23 @@ no dashboard, and stopped afterwards.
 Errors in a file are not Ray failures: the read stage returns them in an
 ``error`` column, and the driver raises the first one as a one-line
 ``DataError`` (or skips them with ``skip_bad``), exactly as the local path.
+
+Audio (``build-index --audio DIR --engine ray``, :func:`build_vectors_audio`):
+the driver plans the ``extract`` job exactly as the local path does
+(``audio.batch.ExtractPlan``: the folder listing, ids, ``--works`` groups,
+the features folder's record of what is already extracted); each file to
+extract becomes a row whose read task runs ``audio.batch.extract_task`` (decode,
+Da-TACOS HPCP, write the h5 into the features folder, read the tags) and then
+reads that h5 like any other; files already extracted are plain h5 rows. The
+driver records the results in the features folder (record + metadata JSON)
+as the local job does, so the items, the index and a later build's reuse are
+the same whichever engine extracted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -47,11 +59,11 @@ from coversearch.errors import ConfigError, CoversearchError, DataError
 EMBED_CPUS = 0.5
 READ_CPUS = 0.75
 READ_BATCH = 8  # files per read task
+AUDIO_READ_BATCH = 1  # audio files per read task: each is ~1 CPU-s per minute of music, the unit worth a task
 EMBED_BATCH = 64  # sequences per actor call; the encoder runs them in length-sorted sub-batches of 8
 LOCAL_CPUS = 2
 DEFAULT_TIMEOUT = 24 * 3600.0
 DEFAULT_STALL_TIMEOUT = 600.0
-AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".aiff", ".aif", ".opus", ".wma")
 
 
 @dataclass
@@ -147,14 +159,27 @@ def check_resources(ray, *, embed_cpus: float = EMBED_CPUS, read_cpus: float = R
 def read_prepare(batch, feature: str):
     """Ray task: read + prepare a batch of files (pyarrow in, pyarrow out).
 
-    Input columns: idx, path (+ ids). Output adds ``frames`` (large_list<float32>,
-    row-major (T', 12)), ``n_nonfinite`` and ``error`` ("" when fine).
+    Input columns: idx, path (+ ids, and ``task``: "" or the JSON of an
+    ``audio.batch.extract_task`` argument that writes ``path`` first). Output
+    adds ``frames`` (large_list<float32>, row-major (T', 12)), ``n_nonfinite``,
+    ``error`` ("" when fine) and ``extracted`` ("" or the JSON of the
+    extraction's result).
     """
     import pyarrow as pa
 
-    frames, nnf, errors = [], [], []
-    for path in batch.column("path").to_pylist():
+    frames, nnf, errors, extracted = [], [], [], []
+    paths = batch.column("path").to_pylist()
+    tasks = batch.column("task").to_pylist() if "task" in batch.column_names else [""] * len(paths)
+    for path, task in zip(paths, tasks):
         try:
+            extracted.append("")
+            if task:
+                from coversearch.audio.batch import extract_task
+
+                r = extract_task(json.loads(task))
+                extracted[-1] = json.dumps(r)
+                if "error" in r:
+                    raise DataError(r["error"])
             seq, n_bad = _read_one(path, feature)
             frames.append(np.ascontiguousarray(seq, np.float32).reshape(-1))
             nnf.append(n_bad)
@@ -167,28 +192,17 @@ def read_prepare(batch, feature: str):
     flat = np.concatenate(frames) if frames else np.zeros(0, np.float32)
     return (batch.append_column("frames", pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat)))
                  .append_column("n_nonfinite", pa.array(nnf, pa.int64()))
-                 .append_column("error", pa.array(errors, pa.string())))
+                 .append_column("error", pa.array(errors, pa.string()))
+                 .append_column("extracted", pa.array(extracted, pa.string())))
 
 
 def _read_one(path: str, feature: str) -> tuple[np.ndarray, int]:
-    """(T', 12) prepared sequence and NaN/inf count of one file: h5, or audio once coversearch.audio exists."""
+    """(T', 12) prepared sequence and NaN/inf count of one h5 file (audio rows are
+    extracted to h5 first, by ``read_prepare``)."""
+    from coversearch.data.reader import load_chroma
     from coversearch.features.prepare import prepare
 
-    if Path(path).suffix.lower() in AUDIO_SUFFIXES:
-        try:
-            from coversearch.audio import extract_file
-        except ImportError:
-            raise DataError(f"{path}: audio input needs coversearch.audio (extract_file), not in this install") from None
-        from coversearch.config import DEFAULT_HOP
-
-        frames = np.asarray(extract_file(path, features=(feature,))[feature], np.float32)  # (T, 12) at hop 512
-        bad = ~np.isfinite(frames)
-        frames[bad] = 0.0
-        return prepare(frames, DEFAULT_HOP), int(bad.sum())
-    else:
-        from coversearch.data.reader import load_chroma
-
-        c = load_chroma(path, feature)
+    c = load_chroma(path, feature)
     return prepare(c.frames, c.hop), int(c.n_nonfinite)
 
 
@@ -277,6 +291,7 @@ def run_pipeline(
     model_batch: int = 8,
     num_cpus: int = LOCAL_CPUS,
     progress: bool = False,
+    on_table=None,
 ) -> RayBuildResult:
     """Read, prepare and embed ``entries`` on Ray; return vectors and items in input order.
 
@@ -291,6 +306,9 @@ def run_pipeline(
         skip_bad: skip unreadable files instead of failing on the first.
         embed_actors: encoder actors (each ``EMBED_CPUS``).
         embed_batch, read_batch, model_batch: rows per actor call / per read task / per forward pass.
+        on_table: called with the job's table (sorted by input order) before
+            unreadable files are raised or skipped (the audio path records its
+            extractions there); may raise.
 
     Raises:
         DataError: an unreadable file (first by input order), unless ``skip_bad``; nothing readable.
@@ -315,8 +333,8 @@ def run_pipeline(
         ctx.wait_for_min_actors_s = int(max(1, min(stall_timeout, timeout)))
         if not progress:
             logging.getLogger("ray.data").setLevel(logging.WARNING)
-        rows = [{"idx": i, "perf_id": e.perf_id, "work_id": e.work_id, "subset": e.subset, "path": str(e.path)}
-                for i, e in enumerate(entries)]
+        rows = [{"idx": i, "perf_id": e.perf_id, "work_id": e.work_id, "subset": e.subset, "path": str(e.path),
+                 "task": getattr(e, "task", "")} for i, e in enumerate(entries)]
         n_blocks = max(1, min(len(rows) // max(1, read_batch), 1000))
         ds = rd.from_items(rows, override_num_blocks=n_blocks)
         ds = ds.map_batches(read_prepare, fn_kwargs={"feature": feature}, batch_size=read_batch,
@@ -340,6 +358,8 @@ def run_pipeline(
         got = 0 if table is None else table.num_rows
         raise CoversearchError(f"the Ray job wrote {got} of {len(entries)} rows to {shard_dir}; the index is unchanged")
     table = table.sort_by("idx")
+    if on_table is not None:
+        on_table(table)
     errors = table.column("error").to_pylist()
     paths = table.column("path").to_pylist()
     bad = [(p, e) for p, e in zip(paths, errors) if e]
@@ -402,4 +422,112 @@ def build_vectors(source, index_dir, *, feature: str, subset: str | None, model_
                                                "embed": r.seconds["pipeline"] + r.seconds["collect"]}, r.sequences
 
 
-__all__ = ["build_vectors", "init_ray", "run_pipeline", "ray_session", "check_resources", "shard_folder", "RayBuildResult"]
+@dataclass
+class AudioEntry:
+    """A performance of an audio folder: its h5 in the features folder, and the
+    extraction that writes it first ("": already extracted)."""
+
+    perf_id: str
+    work_id: str
+    subset: str
+    path: Path
+    task: str = ""
+
+
+def audio_entries(plan, feature: str) -> list[AudioEntry]:
+    """Every performance a local ``build-index --audio`` would index after ``plan`` ran, in its order.
+
+    That is the features folder as the local path reads it (``find_performances``,
+    sorted by subset, work and perf number): the h5 already there, with the files
+    ``plan`` (re-)extracts in place of their old ones.
+    """
+    from coversearch.audio.batch import output_paths
+    from coversearch.data.layout import find_performances
+
+    todo = {t["perf_id"]: t for t in plan.tasks}
+    try:
+        have = [e for e in find_performances(plan.out, feature) if e.perf_id not in todo]
+    except DataError:  # a new features folder: nothing extracted yet
+        have = []
+    out = [AudioEntry(e.perf_id, e.work_id, e.subset, Path(e.path)) for e in have]
+    for pid, t in todo.items():
+        path = output_paths(plan.out, t["work_id"], pid, [feature])[feature]
+        out.append(AudioEntry(pid, t["work_id"], "benchmark", path, json.dumps(t)))
+
+    def num(ident: str) -> int:
+        return int(ident.split("_", 1)[1])
+
+    return sorted(out, key=lambda e: (e.subset, num(e.work_id), num(e.perf_id)))
+
+
+def build_vectors_audio(audio, features_dir, index_dir, *, feature: str, works=None, model_path, model_hash: str,
+                        ray_address: str | None = None, timeout: float | None = None, shard_dir=None,
+                        skip_bad: bool = False, model_batch: int = 8, progress: bool = False, log=print):
+    """``build-index --audio DIR --engine ray``: extraction inside the pipeline (see the module doc).
+
+    The features folder gets what the local path's ``extract`` writes (the h5,
+    the record of what is done, the metadata JSON), so a later build reuses them
+    with either engine. On a cluster it must be on storage every node shares,
+    like the audio folder: files the driver cannot see are not recorded (one
+    line says so) and are extracted again next time.
+
+    Returns:
+        As :func:`build_vectors`, with ``extra["extract"]`` = counts of extracted,
+        unchanged and skipped audio files; ``bad`` lists unusable audio files by
+        their path (as the local path) and unreadable h5 by theirs.
+
+    Raises:
+        DataError: an unusable audio file, the first in the local job's order
+            (the same message), unless ``skip_bad``; a folder without audio.
+    """
+    from coversearch.audio.batch import ExtractPlan, output_paths
+    from coversearch.features.cache import log_read_report
+
+    plan = ExtractPlan([audio], features_dir, features=(feature,), works=works, skip_bad=skip_bad)
+    entries = audio_entries(plan, feature)
+    failed_paths: set[str] = set()
+    invisible: list[str] = []
+
+    def record(table):
+        results = {}
+        for pid, path, ex in zip(table.column("perf_id").to_pylist(), table.column("path").to_pylist(),
+                                 table.column("extracted").to_pylist()):
+            if ex:
+                results[pid] = json.loads(ex)
+                if "error" in results[pid]:
+                    failed_paths.add(path)
+        for t in plan.tasks:  # the local job's order (by file key): the same first bad file
+            r = results.get(t["perf_id"])
+            if r is None:
+                continue
+            if "error" not in r and not all(p.is_file() for p in output_paths(plan.out, t["work_id"], t["perf_id"],
+                                                                              t["features"]).values()):
+                invisible.append(t["src"])
+                continue
+            plan.accept(r, raise_bad=False)
+        if invisible:
+            log(f"{len(invisible)} feature file(s) the Ray workers wrote are not visible here under {plan.out}: "
+                "not recorded for reuse (give --features-dir on storage every node shares)")
+        plan.finish(log)
+        if plan.bad and not skip_bad:
+            raise DataError(plan.bad[0][1])
+
+    log(f"extracting {feature} of {len(plan.tasks)} audio file(s) under {audio} into {plan.out} on Ray "
+        f"({plan.unchanged} unchanged)")
+    with shard_folder(index_dir, shard_dir) as shards:
+        r = run_pipeline(entries, model_path=model_path, model_hash=model_hash, feature=feature, shard_dir=shards,
+                         ray_address=ray_address, timeout=timeout or DEFAULT_TIMEOUT, skip_bad=True,
+                         read_batch=AUDIO_READ_BATCH, model_batch=model_batch, progress=progress, on_table=record)
+    read_bad = [(p, m) for p, m in r.bad if p not in failed_paths]
+    if read_bad and not skip_bad:
+        raise DataError(f"{read_bad[0][1]} (use --skip-bad to skip unreadable files)")
+    log_read_report(read_bad, r.n_nonfinite, log)
+    extra = {"ray": {"address": ray_address or "local", "resources": r.resources, "seconds": r.seconds,
+                     "embed_cpus": EMBED_CPUS, "read_cpus": READ_CPUS, "embed_batch": EMBED_BATCH,
+                     "audio_read_batch": AUDIO_READ_BATCH},
+             "extract": {"extracted": plan.stats["ok"], "unchanged": plan.unchanged, "skipped": len(plan.bad)}}
+    return r.vectors, r.columns, list(plan.bad) + read_bad, extra, \
+        {"prepare": r.seconds["start"], "embed": r.seconds["pipeline"] + r.seconds["collect"]}, r.sequences
+
+
+__all__ = ["build_vectors", "build_vectors_audio", "init_ray", "run_pipeline", "ray_session", "check_resources", "shard_folder", "RayBuildResult"]

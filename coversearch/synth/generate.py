@@ -4,6 +4,17 @@ Each work is generated from its own seed derived from (seed, work number),
 each performance from (seed, work number, version index, variation), so the
 output does not depend on ``jobs`` or on which other works are generated.
 Workers (``multiprocessing`` spawn context) configure essentia once each.
+
+Two analyses (``ANALYSES``), the same rendered audio under both:
+
+- ``fast`` (the default; every shipped set, the encoder and the benchmarks
+  use it): features computed at the rendering rate, 11,025 Hz (``render.py``).
+- ``essentia``: the audio upsampled to 44.1 kHz (``render.upsample``) and its
+  features computed by ``coversearch.audio.extract.extract_array``, the
+  function ``coversearch extract`` runs on a decoded file: HPCP with the
+  Da-TACOS chain at 44.1 kHz, chroma_cens with librosa's own definition. Its
+  h5 equal what ``extract`` gives for ``performance_audio(...,
+  analysis="essentia")`` written losslessly. Hop 512 only (extract's).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from coversearch.data.writer import (perf_paths, write_metadata, write_performan
 from coversearch.errors import ConfigError
 
 LAYOUTS = ("per-feature", "single-files", "both")
+ANALYSES = ("fast", "essentia")
 # written last: its presence means the data set is complete (api.ensure_demo_data checks it)
 MARKER = ".coversearch-synth.json"
 # written first: the options of the run, so that a rerun resumes only the same generation
@@ -61,7 +73,8 @@ def generate_work(task: dict) -> dict:
 
     Args:
         task: work_id, perf_ids, seed, hop, features, layout, subset, root,
-            variation (a VariationConfig), max_seconds, min_seconds.
+            variation (a VariationConfig), max_seconds, min_seconds, analysis
+            (``ANALYSES``; absent = fast).
 
     Returns:
         ``{"work_id", "records": {perf_id: metadata}, "cpu": seconds,
@@ -92,13 +105,17 @@ def generate_work(task: dict) -> dict:
             continue
         audio, lead = render_audio(perf, r_audio, cfg)
         audio_s += audio.size / SR
-        hp, ch = ex.features(audio, hop, "hpcp" in feats, "cens" in feats)
-        n = (hp if hp is not None else ch).shape[0] if (hp is not None or ch is not None) else audio.size // (hop // 4) + 1
         arrays = {}
-        if "hpcp" in feats:
-            arrays["hpcp"] = hp.astype(np.float32)
-        if "cens" in feats:
-            arrays["chroma_cens"] = cens(ch, hop)
+        if task.get("analysis", "fast") == "essentia":
+            arrays, n = _essentia_features(audio, feats)
+        else:
+            hp, ch = ex.features(audio, hop, "hpcp" in feats, "cens" in feats)
+            n = (hp if hp is not None else ch).shape[0] if (hp is not None or ch is not None) \
+                else audio.size // (hop // 4) + 1
+            if "hpcp" in feats:
+                arrays["hpcp"] = hp.astype(np.float32)
+            if "cens" in feats:
+                arrays["chroma_cens"] = cens(ch, hop)
         if "crema" in feats:
             # CREMA output is one frame shorter than the others in the real files
             cr = crema_like(perf, lead, n - 1, hop, r_feat)
@@ -121,13 +138,33 @@ def generate_work(task: dict) -> dict:
             "audio_seconds": audio_s, "kinds": kinds, "skipped": skipped}
 
 
+def _essentia_features(audio: np.ndarray, feats) -> tuple[dict[str, np.ndarray], int]:
+    """``analysis="essentia"``: features of the 11,025 Hz rendering as ``extract`` computes them.
+
+    Returns:
+        ({dataset name: frames}, T): hpcp (T, 12) float32 with T essentia's
+        ``ceil(4 N / 512) + 1``; chroma_cens (T', 12) float64; T is the frame
+        count crema follows (as in the default analysis).
+    """
+    from coversearch.audio.extract import extract_array
+    from coversearch.synth.render import upsample
+
+    a44 = upsample(audio)
+    asked = [f for f in ("hpcp", "cens") if f in feats]
+    got = extract_array(a44, asked) if asked else {}
+    arrays = {DATASET_OF_FEATURE[f]: got[f] for f in asked}
+    n = next(iter(got.values())).shape[0] if got else a44.size // 512 + 1
+    return arrays, n
+
+
 def _streams(seed: int, wnum: int, vi: int, cfg: VariationConfig) -> list[np.random.Generator]:
     """The four random streams of one performance: (perform, audio, features, metadata)."""
     return np.random.default_rng([seed, wnum, vi, _VAR_CODE.get(cfg.name, 9)]).spawn(4)
 
 
 def performance_audio(work_id: str, version: int, *, profile: str = "demo", seed: int = 0,
-                      variation: str | VariationConfig = "standard", max_seconds: float | None = None):
+                      variation: str | VariationConfig = "standard", max_seconds: float | None = None,
+                      analysis: str = "fast"):
     """The audio ``generate`` renders for one performance, before its features.
 
     Same streams as ``generate_work``, so extracting features from this audio
@@ -137,12 +174,17 @@ def performance_audio(work_id: str, version: int, *, profile: str = "demo", seed
     Args:
         work_id: a work of the generated set, e.g. ``W_22``.
         version: index of the performance in its work (0 = the original).
-        profile, seed, variation, max_seconds: as given to :func:`generate`.
+        profile, seed, variation, max_seconds, analysis: as given to :func:`generate`.
 
     Returns:
-        (audio, sample_rate): (N,) float32 mono at 11,025 Hz, and 11025.
+        (audio, sample_rate): (N,) float32 mono at 11,025 Hz and 11025 (fast),
+        or the audio the ``essentia`` analysis reads: (4 N,) float32 at
+        44,100 Hz and 44100.
     """
-    from coversearch.synth.render import SR, render_audio
+    from coversearch.synth.render import ANALYSIS_SR, SR, render_audio, upsample
+
+    if analysis not in ANALYSES:
+        raise ConfigError(f"unknown analysis {analysis!r}: choose one of {', '.join(ANALYSES)}")
 
     prof = get_profile(profile)
     cfg = variation_config(variation) if isinstance(variation, str) else variation
@@ -153,6 +195,8 @@ def performance_audio(work_id: str, version: int, *, profile: str = "demo", seed
     r_perf, r_audio, _, _ = _streams(seed, wnum, version, cfg)
     perf = perform(work, r_perf, cfg, original=(version == 0), max_seconds=cap, min_seconds=min_s)
     audio, _ = render_audio(perf, r_audio, cfg)
+    if analysis == "essentia":
+        return upsample(audio), ANALYSIS_SR
     return audio, SR
 
 
@@ -176,7 +220,7 @@ def _record(work, perf, pid: str, r_meta: np.random.Generator, orig: bool) -> di
     }
 
 
-def _check(features, hop, layout, jobs):
+def _check(features, hop, layout, jobs, analysis="fast"):
     feats = tuple(features)
     bad = [f for f in feats if f not in FEATURES]
     if bad or not feats:
@@ -187,13 +231,25 @@ def _check(features, hop, layout, jobs):
         raise ConfigError(f"unknown layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {jobs}")
+    if analysis not in ANALYSES:
+        raise ConfigError(f"unknown analysis {analysis!r}: choose one of {', '.join(ANALYSES)}")
+    if analysis == "essentia":
+        from coversearch.config import DEFAULT_HOP
+
+        if hop != DEFAULT_HOP:
+            raise ConfigError(f"--analysis essentia computes features as `extract` does, at hop {DEFAULT_HOP}; "
+                              f"got --hop {hop}")
+        if "cens" in features:
+            from coversearch.audio.extract import check_features
+
+            check_features(["cens"])  # librosa installed, or one line saying how to get it
     return tuple(f for f in FEATURES if f in feats)
 
 
 def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
              features=("hpcp", "crema", "cens"), hop: int = 512, layout: str = "both", jobs: int = 1,
              variation: str | VariationConfig = "standard", n_works: int | None = None, progress: bool = True,
-             max_seconds: float | None = None) -> dict:
+             max_seconds: float | None = None, analysis: str = "fast") -> dict:
     """Generate a synthetic Da-TACOS data set under ``out_dir``.
 
     Args:
@@ -213,6 +269,10 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         n_works: override the profile's number of works.
         progress: show a tqdm progress bar on stderr.
         max_seconds: cap every version's length (tests and quick sets).
+        analysis: ``fast`` (default: features at the 11,025 Hz rendering
+            rate) or ``essentia`` (the audio upsampled to 44.1 kHz and
+            analysed by ``extract``'s own function; hop 512 only; about 2x
+            the CPU). See the module docstring.
 
     Raises:
         ConfigError: a bad option, or ``out_dir`` holds a generation made with
@@ -225,7 +285,7 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         cpu_per_performance, audio_hours, kinds (share of version kinds),
         roots (folders written), metadata (path).
     """
-    feats = _check(features, hop, layout, jobs)
+    feats = _check(features, hop, layout, jobs, analysis)
     if seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {seed}")
     if max_seconds is not None and not max_seconds > 0:
@@ -241,6 +301,8 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
     options = {"generator_version": GENERATOR_VERSION, "profile": profile, "seed": seed, "features": list(feats),
                "hop": hop, "layout": layout, "n_works": len(works), "max_seconds": cap,
                "variation": dataclasses.asdict(cfg)}
+    if analysis != "fast":  # absent = fast: folders generated before the option resume unchanged
+        options["analysis"] = analysis
     options = json.loads(json.dumps(options))  # tuples -> lists, as read back
     opt_path = root / OPTIONS
     if opt_path.is_file():
@@ -253,7 +315,7 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
         write_bytes_atomic(opt_path, (json.dumps(options, indent=2) + "\n").encode())
     tasks = [dict(work_id=w, perf_ids=p, seed=seed, hop=hop, features=feats, layout=layout,
                   subset=prof.subset, root=str(root), variation=cfg, max_seconds=cap,
-                  min_seconds=min(prof.min_seconds, cap) if cap else prof.min_seconds)
+                  min_seconds=min(prof.min_seconds, cap) if cap else prof.min_seconds, analysis=analysis)
              for w, p in works]
     n_perf = sum(len(p) for _, p in works)
     t0 = time.time()
@@ -292,7 +354,7 @@ def generate(out_dir: str | os.PathLike, profile: str = "demo", seed: int = 0,
                     for p, _ in perf_paths(root, prof.subset, w, ps[0], layout, feats)})
     summary = {
         "profile": profile, "subset": prof.subset, "variation": cfg.name, "seed": seed, "hop": hop,
-        "features": list(feats), "layout": layout, "jobs": jobs, "n_works": len(works),
+        "features": list(feats), "layout": layout, "analysis": analysis, "jobs": jobs, "n_works": len(works),
         "n_performances": n_perf, "resumed": sum(r["skipped"] for r in results.values()),
         "generator_version": GENERATOR_VERSION, "seconds": round(time.time() - t0, 2), "cpu_seconds": round(cpu, 2),
         "cpu_per_performance": round(cpu / max(1, n_perf - sum(r["skipped"] for r in results.values())), 4),

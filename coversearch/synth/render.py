@@ -17,6 +17,12 @@ Features, computed as Da-TACOS did where it pays:
   blackmanharris62 window and 10.8 Hz bin spacing as 4,096 samples at
   44.1 kHz, and HPCP ignores everything above 3.5 kHz anyway. The hop is the
   requested 44.1 kHz hop / 4 (512 -> 128).
+
+  ``generate(..., analysis="essentia")`` removes that deviation: the same
+  rendered audio is upsampled to 44.1 kHz by ``upsample`` (below) and its
+  features are computed by ``coversearch.audio.extract.extract_array``, the
+  very function ``coversearch extract`` runs on a decoded file, so the h5 it
+  writes equals what ``extract`` gives for that audio.
 - ``chroma_cens``: librosa's CENS post-processing (L1 norm, quantisation at
   0.4/0.2/0.1/0.05, Hann smoothing over 41 frames at hop 512 -- the same
   0.48 s at other hops --, L2 norm) over a C-based chroma pooled from the same
@@ -273,6 +279,68 @@ def render_audio(perf: Performance, rng: np.random.Generator, cfg) -> tuple[np.n
     music[-f:] *= np.linspace(1, 0, f, dtype=np.float32)
     out[a0:a0 + n_music] = music / (np.abs(music).max() + 1e-9) * 0.9
     return out, lead
+
+
+ANALYSIS_SR = 44100  # the rate of analysis="essentia" (Da-TACOS'); = 4 x SR
+
+
+def _fast_len(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (pocketfft is fastest there; a length with a
+    large prime factor, as a song's sample count often has, costs ~20x more)."""
+    best = 1 << max(0, (n - 1).bit_length())
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def upsample(audio: np.ndarray) -> np.ndarray:
+    """The generator's audio at 44.1 kHz: ideal band-limited x4 interpolation.
+
+    The one resampler of ``analysis="essentia"``, fixed so that the data it
+    writes never depends on a library's version: the signal, zero-padded to a
+    5-smooth length (at least 64 samples of silence: the periodic extension
+    cannot fold the end onto the start), goes through a real FFT whose spectrum
+    is zero-extended to 4 times the length and inverted (the Nyquist bin of an
+    even length split in half, as a real signal's is). Everything below
+    5,512.5 Hz is kept exactly, nothing is added above it (the original
+    samples are every 4th output sample, to float rounding). Two fixed
+    touches after it: the digital silence ``render_audio`` puts before and
+    after the music stays digital silence (the interpolation rings into it at
+    up to -74 dBFS, and HPCP, normalised per frame, would turn that ringing
+    into full-scale frames that any 16- or 24-bit copy of the file erases);
+    and the result is scaled back to the rendered peak (0.9), so it never
+    clips when encoded.
+
+    Args:
+        audio: (N,) float32 at ``SR`` (11,025 Hz), as ``render_audio`` returns.
+
+    Returns:
+        (4 N,) float32 at ``ANALYSIS_SR`` (44,100 Hz).
+    """
+    n = audio.size
+    m = _fast_len(n + 64)
+    spec = np.fft.rfft(audio.astype(np.float64), m)  # (m // 2 + 1,)
+    if m % 2 == 0:
+        spec[-1] *= 0.5
+    up = np.zeros(2 * m + 1, dtype=np.complex128)  # rfft bins of a 4 m-sample signal
+    up[:spec.size] = spec
+    out = np.fft.irfft(up, 4 * m)[: 4 * n]
+    sound = np.flatnonzero(audio)
+    if sound.size:
+        out[: 4 * sound[0]] = 0.0
+        out[4 * sound[-1] + 4:] = 0.0
+    peak = float(np.abs(out).max()) if n else 0.0
+    target = float(np.abs(audio).max()) if n else 0.0
+    out *= (target / peak) if peak > 0 else 0.0
+    return out.astype(np.float32)
 
 
 # ------------------------------------------------------------------ features
