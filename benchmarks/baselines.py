@@ -25,7 +25,7 @@ e. mean chroma under 12 shifts, 2D-FTM (PCA fit on training works), and
 plus the shipped encoder, embedding only and with the alignment re-rank of
 its shortlist (``evaluate --rerank`` on a seeded sample of queries).
 
-    nice -n 5 python benchmarks/baselines.py                       # ~60 min on 2 cores
+    nice -n 5 python benchmarks/baselines.py                       # ~42 CPU-min (59 min wall at load 2-4)
     python benchmarks/baselines.py --table                          # README table from the JSON
     python benchmarks/baselines.py --quick --train T --eval E --out x.json   # tests
 
@@ -47,10 +47,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA, RESULTS, machine, table, write_result  # noqa: E402
 
-DEFAULT_TRAIN = DATA / "train-s1-n100-report"
+DEFAULT_TRAIN = DATA / "train-s1-n1000"
 DEFAULT_EVAL = DATA / "benchmark-standard-s2026-h4096-n600"
 FEATURES = ("hpcp", "crema", "cens")
 METRICS = ("map", "mr1", "p_at_10", "pair_auc", "pair_accuracy")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished child processes."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def log(msg: str) -> None:
@@ -197,11 +203,42 @@ def run_pairs(arch: str, tr: Split, va: Split, ev: Split, seeds, work, cfg_over:
         emb_s = time.perf_counter() - t0
         v = model.index_vectors(embed_fixed(model, va.seqs))
         r = evaluate_vectors(f"{arch}-s{seed}", e, v, ev, va, work, seed)
+        fit = fit_check(model, tr, seed)
+        n = max(1, min(50, len(rec["loss"]) // 4))
         rows.append({"approach": labels[arch], "key": arch, "seed": seed, "dim": int(e.shape[1]),
                      "train_s": rec["seconds"], "embed_per_s": len(ev.seqs) / max(emb_s, 1e-9),
-                     "final_loss": float(np.mean(rec["loss"][-20:])), "config": cfg.to_dict(), **r})
-        log(f"{arch} seed {seed}: MAP {r['map']:.4f} AUC {r['pair_auc']:.3f} ({rec['seconds']:.0f} s train)")
+                     "first_loss": float(np.mean(rec["loss"][:n])), "final_loss": float(np.mean(rec["loss"][-n:])),
+                     "chance_loss": 0.6931 if arch != "cnn" else None, **fit, "config": cfg.to_dict(), **r})
+        log(f"{arch} seed {seed}: MAP {r['map']:.4f} AUC {r['pair_auc']:.3f} (training pairs: AUC "
+            f"{fit['train_pair_auc']:.3f}; loss {rows[-1]['first_loss']:.3f} -> {rows[-1]['final_loss']:.3f}; "
+            f"{rec['seconds']:.0f} s train)")
     return rows
+
+
+def fit_check(model, tr: Split, seed: int) -> dict:
+    """Does a pair model separate its own training pairs? (centre windows, no augmentation)
+
+    ``train_pair_auc``: AUC of the indexed vectors' cosine on the training works'
+    in-work pairs (up to 5,000) and as many cross-work pairs; for (c)/(d) also
+    ``train_pair_auc_head``: of the trained head's own logit on the same pairs.
+    Chance is 0.5: a model near it on its training pairs has not learned its task
+    (an optimisation or budget problem), one well above it that stays near chance
+    on held-out works does not generalise.
+    """
+    import torch
+
+    from coversearch.earlier.siamese import embed_fixed
+    from coversearch.evaluate.pairs import roc_auc, sample_pairs
+
+    i, j, same = sample_pairs(tr.works, max_positive=5000, seed=seed + 100)
+    e = embed_fixed(model, tr.seqs)
+    out = {"train_pair_auc": roc_auc(same, -np.linalg.norm(unit(model.index_vectors(e))[i]
+                                                             - unit(model.index_vectors(e))[j], axis=1)),
+           "train_pairs": int(len(i))}
+    if model.head is not None:
+        with torch.no_grad():
+            out["train_pair_auc_head"] = roc_auc(same, model.head(torch.from_numpy(e[i]), torch.from_numpy(e[j])).numpy())
+    return out
 
 
 def _score_pairs_from(scorer, works, seed):
@@ -367,11 +404,25 @@ def markdown(doc: dict) -> str:
         lines.append(f"| {s['approach']} | {s['n_seeds']} | {f(s, 'map', '{:.3f}')} | {f(s, 'mr1', '{:.1f}')} | "
                      f"{f(s, 'p_at_10', '{:.3f}')} | {f(s, 'pair_auc', '{:.3f}')} | {f(s, 'pair_accuracy', '{:.3f}')} | "
                      f"{s.get('dim') or '—'} | {train} | {emb} |")
+    st = doc.get("step_timing") or {}
+    if st:
+        lines += ["", "| step | wall | CPU (all threads) | CPU / wall | load average before -> after |", "|---|---|---|---|---|"]
+        for k, t in st.items():
+            if "wall_s" not in t:
+                continue
+            lb, la = t.get("load_before"), t.get("load_after")
+            load = f"{lb[0]} -> {la[0]}" if lb and la else "—"
+            lines.append(f"| {k}{' (reused)' if t.get('reused') else ''} | {t['wall_s'] / 60:.1f} min | "
+                         f"{t['cpu_s'] / 60:.1f} min | {t['cpu_s'] / max(t['wall_s'], 1e-9):.2f} | {load} |")
+        tw = sum(t.get("wall_s", 0) for t in st.values())
+        tc = sum(t.get("cpu_s", 0) for t in st.values())
+        lines.append(f"| **all steps** | **{tw / 60:.1f} min** | **{tc / 60:.1f} min** | {tc / max(tw, 1e-9):.2f} | |")
     m = doc.get("machine", {})
     state = "complete run" if doc.get("complete") else "PARTIAL run: only the approaches above finished"
     counts = (f"{doc['n_train']} training / {doc['n_val']} validation / {doc['n_eval']} evaluation performances; "
               if doc.get("n_train") else "")
-    wall = f"; wall {doc['wall_seconds'] / 60:.0f} min" if doc.get("wall_seconds") else ""
+    wall = (f"; wall {doc['wall_seconds'] / 60:.0f} min" if doc.get("wall_seconds") and not st else
+            "; steps marked reused were computed by an earlier invocation on the same --work folder" if st else "")
     missing = f"; not finished: {', '.join(doc['missing_steps'])}" if doc.get("missing_steps") else ""
     lines += ["", f"({state}; {counts}load average at start {m.get('loadavg_at_start')}, at the last write "
                   f"{doc.get('loadavg_now')}{wall}{missing})"]
@@ -379,6 +430,17 @@ def markdown(doc: dict) -> str:
 
 
 STEP_ORDER = ("encoder", "encoder_pairs", "a", "kmeans", "e", "c", "d", "b", "alignment")
+# the settings that shape each step's rows (beside the data, which shape all): --resume reuses a
+# finished step when these match, so changing the pair budget does not redo the encoder or (a)
+STEP_SETTINGS = {"encoder": ("rerank_queries",), "encoder_pairs": (), "a": ("seeds",), "kmeans": (), "e": (),
+                 "c": ("pair_seeds", "steps", "length"), "d": ("pair_seeds", "steps", "length"),
+                 "b": ("pair_seeds", "steps", "length"), "alignment": ("align_queries",)}
+COMMON_SETTINGS = ("train", "eval", "quick")
+
+
+def step_finger(finger: dict, key: str) -> dict:
+    """The part of a run's settings that shapes step ``key``."""
+    return {k: finger.get(k) for k in COMMON_SETTINGS + STEP_SETTINGS[key]}
 
 
 def collect(a, out: Path) -> None:
@@ -386,11 +448,13 @@ def collect(a, out: Path) -> None:
     from coversearch._io import write_json_atomic
 
     part = {p.stem: json.loads(p.read_text()) for p in (a.work / "partial").glob("*.json")}
-    rows, extra, fingers = [], {}, set()
+    rows, extra, fingers, settings = [], {"step_timing": {k: part[k]["timing"] for k in STEP_ORDER
+                                                          if "timing" in part.get(k, {})}}, set(), {}
     for key in STEP_ORDER:
         if key not in part:
             continue
-        fingers.add(json.dumps(part[key]["finger"], sort_keys=True))
+        fingers.add(json.dumps({k: part[key]["finger"].get(k) for k in COMMON_SETTINGS}, sort_keys=True))
+        settings |= step_finger(part[key]["finger"], key)
         v = part[key]["value"]
         if key == "encoder":
             rows += v
@@ -408,7 +472,7 @@ def collect(a, out: Path) -> None:
             rows += v
     if len(fingers) > 1:
         raise SystemExit(f"step files under {a.work} come from runs with different settings")
-    finger = json.loads(fingers.pop()) if fingers else {}
+    finger = settings
     missing = [k for k in STEP_ORDER if k not in part]
     write_json_atomic(out, {"command": " ".join(["baselines.py"] + sys.argv[1:]), "settings": finger,
                             "machine": machine(), "complete": not missing, "missing_steps": missing,
@@ -438,15 +502,16 @@ def main(argv=None) -> int:
     ap.add_argument("--train", type=Path, default=DEFAULT_TRAIN, help="training works (a Da-TACOS root)")
     ap.add_argument("--eval", type=Path, default=DEFAULT_EVAL, help="held-out evaluation set (a Da-TACOS root)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds of the autoencoders")
-    ap.add_argument("--pair-seeds", type=int, default=2, help="seeds of (b), (c), (d)")
-    ap.add_argument("--steps", type=int, default=200, help="optimiser steps of (b), (c), (d)")
+    ap.add_argument("--pair-seeds", type=int, default=3, help="seeds of (b), (c), (d)")
+    ap.add_argument("--steps", type=int, default=1200, help="optimiser steps of (b), (c), (d)")
     ap.add_argument("--length", type=int, default=256, help="frames per input of (b), (c), (d) (0.232 s each)")
     ap.add_argument("--align-queries", type=int, default=20)
     ap.add_argument("--rerank-queries", type=int, default=200)
     ap.add_argument("--approaches", default="encoder,a,b,c,d,e,align",
                     help="comma-separated subset (encoder and align need only the evaluation set)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--work", type=Path, default=DATA / "baselines-work", help="scratch: index folders")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads and alignment jobs (2 threads thrash on a shared machine: 8x slower per step)")
+    ap.add_argument("--work", type=Path, default=DATA / "baselines-work-n1000", help="scratch: index folders")
     ap.add_argument("--out", type=Path, default=None, help="result JSON (default benchmarks/results/baselines.json)")
     ap.add_argument("--quick", action="store_true", help="tiny budgets (tests)")
     ap.add_argument("--collect", action="store_true",
@@ -470,6 +535,7 @@ def main(argv=None) -> int:
         a.seeds = a.pair_seeds = 1
     feats = common_features(a.train, a.eval) if which & {"a", "b", "c", "d", "e"} else ["hpcp"]
     log(f"features in both sets: {feats}; load {os.getloadavg()}")
+    w0, c0 = time.perf_counter(), cpu_seconds()
     ev = load_set(a.eval, feats)
     need_train = bool(which & {"a", "b", "c", "d", "e"})
     if need_train:  # `--approaches encoder,align` needs only the evaluation set
@@ -480,10 +546,12 @@ def main(argv=None) -> int:
         tr, va = tr_all.take(tr_rows), tr_all.take(va_rows)
     else:
         tr = va = Split([], [], [])
+    load_t = {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(cpu_seconds() - c0, 1)}
     log(f"train {len(tr.seqs)} performances, validation {len(va.seqs)} ({len(set(va.works.tolist()))} works), "
         f"evaluation {len(ev.seqs)}")
     a.work.mkdir(parents=True, exist_ok=True)
     rows, extra = [], {}
+    timing = extra["step_timing"] = {"load_data": load_t}
     seeds, pseeds = list(range(a.seeds)), list(range(a.pair_seeds))
     pcfg = {"steps": a.steps, "length": a.length}
     # each step's rows are kept under --work, keyed by the settings that shape them, so an
@@ -501,11 +569,19 @@ def main(argv=None) -> int:
         path = a.work / "partial" / f"{key}.json"
         if a.resume and path.is_file():
             saved = json.loads(path.read_text())
-            if saved.get("finger") == finger:
+            if step_finger(saved.get("finger", {}), key) == step_finger(finger, key):
                 log(f"{key}: reusing {path}")
+                timing[key] = saved.get("timing", {}) | {"reused": True}
                 return saved["value"]
+        t = {"started": time.strftime("%H:%M:%S"), "threads": a.threads, "load_before": [round(x, 2) for x in os.getloadavg()]}
+        w0, c0 = time.perf_counter(), cpu_seconds()
         value = fn()
-        write_json_atomic(path, {"finger": finger, "value": value})
+        t |= {"wall_s": round(time.perf_counter() - w0, 1), "cpu_s": round(cpu_seconds() - c0, 1),
+              "load_after": [round(x, 2) for x in os.getloadavg()]}
+        timing[key] = t
+        log(f"{key}: {t['wall_s']:.0f} s wall, {t['cpu_s']:.0f} s CPU, load {t['load_before'][0]} -> "
+            f"{t['load_after'][0]}")
+        write_json_atomic(path, {"finger": finger, "value": value, "timing": t})
         return value
 
     if "encoder" in which:

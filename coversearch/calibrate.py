@@ -134,7 +134,8 @@ def calibrate(
         max_positive: cap on in-work pairs per part (cross-work pairs: as many).
         seed: split and pair sampling seed.
         criterion: threshold criterion (:data:`coversearch.evaluate.pairs.CRITERIA`).
-        rerank: fusion settings (default: the re-rank defaults).
+        rerank: fusion settings (default: the re-rank defaults, :class:`RerankConfig`);
+            recorded as the file's ``score``, which ``compare`` applies as is.
         jobs: reader processes for the prepared caches.
         command: the command line that regenerates this file (recorded).
 

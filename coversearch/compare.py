@@ -29,7 +29,7 @@ from coversearch._io import file_sha256
 from coversearch.align import AlignConfig
 from coversearch.errors import ConfigError
 from coversearch.evaluate.pairs import logistic
-from coversearch.rerank import align_shortlist, fuse, normalise_qmax
+from coversearch.rerank import align_shortlist, check_norm, check_weight, fuse, normalise_qmax
 
 CALIBRATION_SUFFIX = ".calibration.json"
 CALIBRATION_FORMAT = 1
@@ -65,8 +65,10 @@ class Calibration:
     Attributes:
         path: the JSON file.
         model_hash: the model it was calibrated for.
-        weight, norm, align: how the fused score is computed (its own
-            settings, whatever an index's ``rerank.json`` says).
+        weight, norm, align: how the fused score is computed: the settings
+            the threshold was fitted with (stored in the file's ``score``),
+            whatever today's :class:`~coversearch.rerank.RerankConfig`
+            defaults or an index's ``rerank.json`` say.
         threshold: decide "versions" when fused >= threshold.
         slope: logistic slope of the confidence around ``threshold``.
         cosine_threshold: cosine-distance threshold (embedding only; "versions"
@@ -96,9 +98,14 @@ class Calibration:
         try:
             if rec.get("format_version") != CALIBRATION_FORMAT:
                 raise ValueError(f"format_version {rec.get('format_version')!r}, expected {CALIBRATION_FORMAT}")
+            # The fusion settings the threshold was fitted with, all required: a
+            # threshold is only meaningful at its own weight, norm and alignment,
+            # whatever today's RerankConfig defaults are.
             sc = rec["score"]
-            out = cls(path=Path(path), model_hash=str(rec["model_hash"]), weight=float(sc["weight"]),
-                      norm=str(sc["norm"]), align=AlignConfig(**sc.get("align", {})),
+            if not isinstance(sc.get("align"), dict):
+                raise KeyError("score.align")
+            out = cls(path=Path(path), model_hash=str(rec["model_hash"]), weight=check_weight(sc["weight"]),
+                      norm=check_norm(str(sc["norm"])), align=AlignConfig(**sc["align"]),
                       threshold=float(rec["fused"]["threshold"]), slope=float(rec["fused"]["slope"]),
                       cosine_threshold=float(rec["cosine"]["threshold"]),
                       cosine_slope=float(rec["cosine"]["slope"]), record=rec)

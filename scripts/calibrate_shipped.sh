@@ -4,6 +4,8 @@
 # Validation works: the synthetic train profile with seed 11 (training used
 # seed 1, evaluation 2026/2027), 120 works; held-out variation: 'wide', seed 12,
 # 80 works. Generation ~5 CPU-min (longer on a shared machine), calibration a few minutes.
+# The fused score uses the re-rank defaults (RerankConfig: weight, norm, alignment), recorded in
+# the file's "score"; compare applies exactly those. Rerun when RerankConfig's defaults change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CS=${COVERSEARCH:-coversearch}

@@ -141,6 +141,105 @@ def test_calibration_missing_corrupt_or_foreign(setup, tmp_path):
         load_calibration(m2, setup["rec"]["model_hash"])
 
 
+def test_calibrate_records_the_rerank_defaults(setup):
+    """A calibration run without --weight/--norm fits at today's RerankConfig and says so in the file."""
+    from coversearch.rerank import RerankConfig
+
+    rr = RerankConfig()
+    assert setup["rec"]["score"] == {"weight": rr.weight, "norm": rr.norm, "align": rr.to_dict()["align"]}
+    cal = load_calibration(setup["model"])
+    assert (cal.weight, cal.norm, cal.align) == (rr.weight, rr.norm, rr.align)
+
+
+def _file_pair(setup):
+    from coversearch.data.reader import load_chroma
+    from coversearch.features.prepare import prepare
+
+    files = [next(setup["root"].rglob(f"{p}_hpcp.h5")) for p in ("P_11", "P_21")]
+    seqs = []
+    for f in files:
+        c = load_chroma(f, "hpcp")
+        seqs.append(prepare(c.frames, c.hop))
+    return files, seqs
+
+
+def test_calibration_fitted_at_weight_w_is_applied_at_w(setup, tmp_path):
+    """`calibrate --weight 0.25 --norm min_len`: the file records them and `compare` fuses with them,
+    not with the re-rank defaults (0.6, sqrt_prod)."""
+    from coversearch.align import AlignConfig
+    from coversearch.compare import pair_scores
+
+    m3 = tmp_path / "m3.pt"
+    shutil.copy(setup["model"], m3)  # same weights: the index still matches
+    r = _run("calibrate", "--val-data", setup["tmp"] / "val", "--model", m3, "--weight", "0.25", "--norm", "min_len",
+             "--jobs", "1", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "(1-0.25)cos + 0.25 qmax[min_len]" in r.output
+    rec = json.loads(calibration_path(m3).read_text())
+    assert rec["score"]["weight"] == 0.25 and rec["score"]["norm"] == "min_len"
+    (fa, fb), (sa, sb) = _file_pair(setup)
+    out = api.compare(str(fa), str(fb), model=m3)
+    want = pair_scores(1.0 - out["cosine_distance"], sa, sb, weight=0.25, norm="min_len", align=AlignConfig())
+    assert out["qmax"] == pytest.approx(want["qmax"]) and out["qmax_norm"] == pytest.approx(want["qmax_norm"])
+    assert out["fused"] == pytest.approx(want["fused"], abs=1e-6)
+    assert out["versions"] == (out["fused"] >= rec["fused"]["threshold"])
+    # the default-fitted file next to the original model fuses at 0.6 / sqrt_prod: another number
+    dflt = api.compare(str(fa), str(fb), model=setup["model"])
+    assert dflt["qmax"] == pytest.approx(out["qmax"]) and dflt["fused"] != pytest.approx(out["fused"])
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_stored_weight_and_alignment_are_used_not_todays_defaults(setup, tmp_path, weight):
+    """An (older) file fitted at weight w and another alignment keeps being applied exactly so."""
+    m4 = tmp_path / "m4.pt"
+    shutil.copy(setup["model"], m4)
+    rec = json.loads(json.dumps(setup["rec"]))
+    rec["score"]["weight"] = weight
+    rec["score"]["align"] = dict(rec["score"]["align"], downsample=1, m=5)
+    calibration_path(m4).write_text(json.dumps(rec))
+    (fa, fb), (sa, sb) = _file_pair(setup)
+    out = api.compare(str(fa), str(fb), model=m4)
+    cos = 1.0 - out["cosine_distance"]
+    assert out["fused"] == pytest.approx((1 - weight) * cos + weight * out["qmax_norm"], abs=1e-7)
+    from coversearch.align import AlignConfig
+    from coversearch.compare import pair_scores
+
+    want = pair_scores(cos, sa, sb, weight=weight, norm=rec["score"]["norm"], align=AlignConfig(downsample=1, m=5))
+    assert out["qmax"] == pytest.approx(want["qmax"])
+
+
+def test_calibration_without_its_fusion_settings_is_refused(setup, tmp_path):
+    m5 = tmp_path / "m5.pt"
+    shutil.copy(setup["model"], m5)
+    for change, needle in (({"align": None}, "score.align"), ({"weight": 1.5}, "weight"), ({"norm": "max"}, "norm")):
+        rec = json.loads(json.dumps(setup["rec"]))
+        rec["score"].update(change)
+        if change.get("align", 0) is None:
+            del rec["score"]["align"]
+        calibration_path(m5).write_text(json.dumps(rec))
+        with pytest.raises(ConfigError, match="malformed") as e:
+            load_calibration(m5)
+        assert needle in str(e.value)
+
+
+def test_calibrate_bad_fusion_options(tmp_path):
+    for args, option in ((["--weight", "1.5"], "--weight"), (["--weight", "nan"], "--weight"),
+                         (["--norm", "max"], "--norm")):
+        _one_line_error(_run("calibrate", "--val-data", tmp_path, *args), 5, option)
+
+
+def test_shipped_calibration_is_fitted_at_the_rerank_defaults():
+    """compare's verdict for the shipped encoder fuses as the product's re-rank does: if RerankConfig's
+    defaults change, rerun `bash scripts/calibrate_shipped.sh` (README, compare section)."""
+    from coversearch.compare import model_file_and_hash
+    from coversearch.rerank import RerankConfig
+
+    path, h = model_file_and_hash(None)
+    cal = load_calibration(path, h)
+    rr = RerankConfig()
+    assert (cal.weight, cal.norm, cal.align) == (rr.weight, rr.norm, rr.align)
+
+
 def test_help_says_how_it_was_calibrated():
     r = _run("compare", "--help")
     assert r.exit_code == 0
@@ -181,3 +280,15 @@ def test_skip_bad_quiet_lists_skipped_files_last(tmp_path):
              "--skip-bad", "--quiet")
     assert r.exit_code == 0, r.output
     assert r.stdout.strip().splitlines()[-1].endswith("P_12_hpcp.h5")
+
+
+def test_report_shows_this_models_calibration(setup, tmp_path):
+    """`coversearch report --model M.pt` shows the threshold `compare` uses with M (calibrated above)."""
+    cal = load_calibration(setup["model"])
+    r = _run("report", "--index-dir", setup["idx"], "--model", setup["model"], "--out", tmp_path / "o",
+             "--json", tmp_path / "n.json", "--no-kmeans")
+    assert r.exit_code == 0, r.output
+    c = json.loads((tmp_path / "n.json").read_text())["compare_threshold"]
+    assert c["fused_threshold"] == pytest.approx(cal.threshold) and c["model_hash"] == cal.model_hash
+    assert {r["pairs"] for r in c["rates"]} >= {"calibration pairs", "held-out works", "held-out 'wide' variation"}
+    assert f"{cal.threshold:.4f}" in (tmp_path / "o" / "report.html").read_text()

@@ -140,6 +140,14 @@ def test_baselines_quick_end_to_end(tmp_path):
     assert (tmp_path / "w" / "idx-cnn-s0" / "manifest.json").is_file()
     assert doc["aggregated_features"]["n_features"] == 12 and "mfcc" in doc["aggregated_features"]["missing"]
     assert "| approach |" in baselines.markdown(doc)
+    # each step's wall and CPU time and load are recorded; the pair models check their own training pairs
+    assert {"encoder", "a", "e", "b", "c", "d", "alignment"} <= set(doc["step_timing"])
+    assert all(t["wall_s"] >= 0 and t["cpu_s"] >= 0 for t in doc["step_timing"].values())
+    assert "| step | wall |" in baselines.markdown(doc)
+    for r in doc["rows"]:
+        if r["key"] in ("cnn", "resnet", "resnet_quantum"):
+            assert 0 <= r["train_pair_auc"] <= 1 and r["train_pairs"] > 0
+            assert ("train_pair_auc_head" in r) == (r["key"] != "cnn")
     # the same table assembled from the step files alone (--collect computes nothing)
     col = tmp_path / "c.json"
     assert baselines.main(["--collect", "--work", str(tmp_path / "w"), "--out", str(col)]) == 0

@@ -174,3 +174,49 @@ def test_report_recall_at_k_is_evaluates(index):
 
     _, v, lab = index
     assert retrieval_section(v, lab)["recall_at_k"] == recall_at_k(v, lab)
+
+
+def test_report_shows_the_threshold_compare_uses(tmp_path):
+    """The shipped encoder's calibration appears on the page and in the JSON when it built the index;
+    another model's index gets a note; a corrupt calibration beside --model is one line."""
+    from click.testing import CliRunner
+
+    from coversearch.compare import load_calibration, model_file_and_hash
+
+    path, shipped_hash = model_file_and_hash(None)
+    cal = load_calibration(path, shipped_hash)
+    v, lab = _clustered()
+    idx = tmp_path / "idx"
+    write_bundle(idx, v, {"perf_id": [f"P_{i}" for i in range(len(lab))], "work_id": lab.tolist()},
+                 manifest_fields={"model_hash": shipped_hash, "feature": "hpcp", "source": "generated"})
+    js = tmp_path / "n.json"
+    write_report(idx, tmp_path / "o", json_path=js, kmeans=False)
+    c = json.loads(js.read_text())["compare_threshold"]
+    assert c["fused_threshold"] == pytest.approx(cal.threshold)
+    assert c["cosine_distance_threshold"] == pytest.approx(cal.cosine_threshold)
+    test = next(r for r in c["rates"] if r["score"] == "fused" and r["pairs"] == "held-out works")
+    assert test["accuracy"] == pytest.approx(cal.record["fused"]["test"]["accuracy"])
+    assert c["seed"] == cal.record["seed"] and c["split"]["calibration_works"] == cal.record["split"]["calibration_works"]
+    # its cosine half is scored on this index's pairs (the page's dot on the ROC)
+    mt = json.loads(js.read_text())["pairs"]["model_threshold"]
+    assert mt["distance"] == pytest.approx(cal.cosine_threshold)
+    page = (tmp_path / "o" / "report.html").read_text()
+    panel = page.split('id="compare-threshold"')[1].split("</div>")[0]
+    assert f"{cal.threshold:.4f}" in panel and f"{cal.cosine_threshold:.4f}" in panel and "held-out works" in panel
+    # an index of another model: no threshold, and the page says why
+    n = report_numbers(_other_index(tmp_path), kmeans=False)
+    assert n["compare_threshold"] is None and "not the shipped encoder" in n["compare_threshold_note"]
+    # --model whose calibration is corrupt: one line naming the file
+    (tmp_path / "m.json").write_text(json.dumps({"model_hash": shipped_hash, "history": []}))
+    (tmp_path / "m.calibration.json").write_text("{not json")
+    r = CliRunner().invoke(main, ["report", "--index-dir", str(idx), "--model", str(tmp_path / "m.pt"),
+                                  "--out", str(tmp_path / "o3"), "--no-kmeans"])
+    assert r.exit_code != 0 and len(r.stderr.strip().splitlines()) == 1 and "m.calibration.json" in r.stderr
+
+
+def _other_index(tmp_path):
+    v, lab = _clustered(seed=1)
+    idx = tmp_path / "other"
+    write_bundle(idx, v, {"perf_id": [f"P_{i}" for i in range(len(lab))], "work_id": lab.tolist()},
+                 manifest_fields={"model_hash": "0123456789abcdef", "feature": "hpcp", "source": "generated"})
+    return idx

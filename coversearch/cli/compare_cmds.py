@@ -21,8 +21,9 @@ def _compare_help() -> str:
         "and a verdict 'versions' / 'not versions' with its confidence: the probability "
         "that the verdict is right for a pair that is a priori as likely to be versions "
         "as not. The threshold and the confidence curve are calibrated per model on "
-        "validation works and stored beside it (NAME.calibration.json; "
-        "`coversearch calibrate` remakes it).\n\n" + shipped_calibration_summary()
+        "validation works and stored beside it (NAME.calibration.json, with the fusion weight, "
+        "normalisation and alignment it was fitted at, which compare applies as stored; "
+        "`coversearch calibrate` remakes it at the re-rank defaults).\n\n" + shipped_calibration_summary()
     )
 
 
@@ -91,19 +92,38 @@ def compare_cmd(a, b, index_dir, model, as_json):
 @click.option("--seed", type=int, default=0, show_default=True, help="Split and pair sampling seed.")
 @click.option("--criterion", type=click.Choice(["balanced_accuracy", "accuracy", "f1", "eer"]),
               default="balanced_accuracy", show_default=True, help="What the threshold maximises.")
+@click.option("--weight", type=float, default=None,
+              help="Fusion weight of the normalised Qmax in [0, 1] (default: the re-rank default, RerankConfig). "
+                   "Recorded in the file; `compare` applies the threshold at this weight.")
+@click.option("--norm", default=None,
+              help="Qmax normalisation: min_len, sqrt_prod or query_max (default: the re-rank default). Recorded likewise.")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Reader processes for the prepared caches.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_reports_errors
-def calibrate_cmd(val_data, wide_data, model, out, test_fraction, max_pairs, seed, criterion, jobs, quiet):
-    """Choose the verdict threshold of `compare` for a model on validation works and store it beside the model."""
+def calibrate_cmd(val_data, wide_data, model, out, test_fraction, max_pairs, seed, criterion, weight, norm, jobs, quiet):
+    """Choose the verdict threshold of `compare` for a model on validation works and store it beside the model.
+
+    The fused score is computed with the re-rank defaults (RerankConfig: weight, norm, alignment) unless
+    --weight/--norm say otherwise; the settings are stored in the file and `compare` uses exactly them."""
+    import dataclasses
     import shlex
     import sys
 
     from coversearch import api
+    from coversearch.errors import ConfigError
+    from coversearch.rerank import RerankConfig, check_norm, check_weight
 
+    rr = RerankConfig()
+    for option, value, check in (("weight", weight, check_weight), ("norm", norm, check_norm)):
+        if value is not None:
+            try:
+                rr = dataclasses.replace(rr, **{option: check(value)})
+            except ConfigError as e:
+                raise ConfigError(f"--{option}: {e}") from None
     rec = api.calibrate(val_data, model=model, wide_data=wide_data, out=out, test_fraction=test_fraction,
-                        max_positive=max_pairs, seed=seed, criterion=criterion, jobs=jobs, progress=not quiet,
-                        command="coversearch " + " ".join(shlex.quote(x) for x in sys.argv[1:]), log=_echo_err)
+                        max_positive=max_pairs, seed=seed, criterion=criterion, rerank=rr, jobs=jobs,
+                        progress=not quiet, command="coversearch " + " ".join(shlex.quote(x) for x in sys.argv[1:]),
+                        log=_echo_err)
     from coversearch.compare import Calibration, calibration_path, model_file_and_hash
 
     path = out or calibration_path(model_file_and_hash(model)[0])

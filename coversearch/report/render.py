@@ -140,6 +140,11 @@ def _fig_roc(p: dict) -> str:
     fig, ax = plt.subplots(figsize=(4.0, 3.6))
     ax.plot(p["roc"]["fpr"], p["roc"]["tpr"], color=PALETTE[0])
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
+    mt = p.get("model_threshold")
+    if mt:  # where compare's cosine threshold sits on this index's pairs
+        ax.plot([mt["far"]], [1 - mt["frr"]], "o", color="black", ms=5,
+                label=f"compare's cosine threshold {mt['distance']:.3f}")
+        ax.legend(fontsize=7, loc="lower right")
     ax.set_xlabel("false accept rate")
     ax.set_ylabel("true accept rate")
     ax.set_title(f"ROC, same work? (AUC {p['auc']:.3f})", fontsize=10)
@@ -218,7 +223,40 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;bord
 figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.8em;color:#555}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ddd;padding:.2em .6em;text-align:right}
 th{background:#f5f5f5} code{background:#f3f3f3;padding:0 .3em}
+.panel{flex:1 1 365px;font-size:.85em} .panel h3{font-size:1em;margin:.2em 0}
 """
+
+
+def _pct(x) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def _compare_panel(numbers: dict) -> str:
+    """The threshold ``coversearch compare`` decides on: value, how it was calibrated, its stored rates."""
+    c = numbers.get("compare_threshold")
+    if not c:
+        note = numbers.get("compare_threshold_note", "no calibration for this model")
+        return (f'<div class="panel" id="compare-threshold"><h3>The threshold <code>compare</code> uses</h3>'
+                f"<p>{_e(note)}</p></div>")
+    sp = c.get("split") or {}
+    how = (f"Calibrated on {c.get('data') or 'validation works'} ({sp.get('calibration_works', '?')} works, "
+           f"{sp.get('test_works', '?')} held out; seed {c.get('seed')}; criterion {c.get('criterion')}; "
+           f"{c.get('created', '')}).")
+    rows = [[r["score"], r["pairs"], f"{r.get('n_positive') or 0}+{r.get('n_negative') or 0}", _pct(r.get("accuracy")),
+             "—" if r.get("f1") is None else f"{r['f1']:.3f}", _pct(r.get("far")), _pct(r.get("frr"))]
+            for r in c["rates"]]
+    mt = (numbers.get("pairs") or {}).get("model_threshold")
+    here = ""
+    if mt:
+        here = (f"<p>Its cosine half (distance &le; {mt['distance']:.4f}) on this index's pairs: accuracy "
+                f"{_pct(mt['accuracy'])}, F1 {mt['f1']:.3f}, false accepts {_pct(mt['far'])}, false rejects "
+                f"{_pct(mt['frr'])} (the black dot on the ROC).</p>")
+    return (f'<div class="panel" id="compare-threshold"><h3>The threshold <code>compare</code> uses</h3>'
+            f"<p><b>{_e(c['rule'])}</b>; beside it, cosine distance &le; {c['cosine_distance_threshold']:.4f} "
+            f"(embedding only).</p><p class=\"meta\">{_e(how)} From <code>{_e(c['path'])}</code>; regenerate: "
+            f"<code>{_e(c.get('command') or 'coversearch calibrate')}</code></p>"
+            + _table(["score", "pairs (stored)", "versions+other", "accuracy", "F1", "false accepts",
+                      "false rejects"], rows) + here + "</div>")
 
 
 def render_html(numbers: dict, figs: dict[str, tuple[str, str]] | None = None) -> str:
@@ -235,6 +273,9 @@ def render_html(numbers: dict, figs: dict[str, tuple[str, str]] | None = None) -
         t = p.get("threshold") or {}
         if "accuracy" in t:
             cards += [("calibrated accuracy", f"{t['accuracy']:.3f}"), ("F1", f"{t['f1']:.3f}")]
+    c = numbers.get("compare_threshold")
+    if c:
+        cards += [("compare's threshold (fused)", f"{c['fused_threshold']:.3f}")]
     card_html = "".join(f'<div class="card"><b>{_e(v)}</b><span>{_e(k)}</span></div>' for k, v in cards)
 
     def fig(key):
@@ -257,7 +298,8 @@ def render_html(numbers: dict, figs: dict[str, tuple[str, str]] | None = None) -
     if p:
         t = p.get("threshold") or {}
         parts.append("<h2>Pair decisions: same work or not?</h2>")
-        parts.append(f'<div class="grid">{fig("distances")}{fig("roc")}{fig("pr")}</div>')
+        parts.append(f'<div class="grid">{fig("distances")}{fig("roc")}{fig("pr")}'
+                     f'{_compare_panel(numbers)}</div>')
         d = p["distances"]
         parts.append(_table(["pairs", "count", "mean distance", "median", "5%", "95%"],
                             [[name, s["n"], f"{s['mean']:.3f}", f"{s['quantiles']['50']:.3f}",
