@@ -16,10 +16,10 @@ from coversearch.model.losses import contrastive_loss
 from coversearch.model.sampler import group_by_work, pk_batches
 
 
-@pytest.fixture(scope="module")
-def model():
+@pytest.fixture(scope="module", params=[2, 4], ids=["stride2", "stride4"])
+def model(request):
     torch.manual_seed(0)
-    m = Encoder(EncoderConfig(dim=64, channels=16, hidden=32))
+    m = Encoder(EncoderConfig(dim=64, channels=16, hidden=32, stride=request.param))
     # move batch-norm statistics away from the identity so the test is not trivial
     m.train()
     with torch.no_grad():
@@ -84,6 +84,27 @@ def test_augment_shapes_and_ranges():
     assert crop_or_tile(x[:10], 64, rng).shape == (64, 12)
     y = augment(x, 64, rng)
     assert y.shape == (64, 12) and y.min() >= 0 and y.max() <= 1
+    other = rng.random((80, 12)).astype(np.float32)
+    z = augment(x, 64, rng, harmonics=0.5, other=other, mix=0.5)
+    assert z.shape == (64, 12) and z.min() >= 0 and z.max() <= 1
+
+
+def test_optional_augmentations_change_the_view_and_leave_a_default_run_unchanged():
+    x = np.random.default_rng(1).random((100, 12)).astype(np.float32)
+    other = np.random.default_rng(2).random((90, 12)).astype(np.float32)
+    plain_view = augment(x, 64, np.random.default_rng(5))
+    off = augment(x, 64, np.random.default_rng(5), harmonics=0.0, other=other, mix=0.0)
+    np.testing.assert_array_equal(plain_view, off)  # off = no extra draws, same view
+    timbre = augment(x, 64, np.random.default_rng(5), harmonics=0.5)
+    mixed = augment(x, 64, np.random.default_rng(5), other=other, mix=0.5)
+    assert np.abs(timbre - plain_view).max() > 1e-3 and np.abs(mixed - plain_view).max() > 1e-3
+
+
+def test_old_records_without_stride_load_as_stride_2():
+    cfg = EncoderConfig.from_dict({k: v for k, v in EncoderConfig().to_dict().items() if k != "stride"})
+    assert cfg.stride == 2
+    with pytest.raises(ValueError, match="stride"):
+        Encoder(EncoderConfig(stride=0))
 
 
 def test_checkpoint_round_trip(tmp_path, model):

@@ -15,6 +15,9 @@ class EncoderConfig:
         dim: embedding size (64 or 128).
         channels: filters of the pitch-circular first layer.
         kernel: its temporal width in prepared frames (0.232 s each).
+        stride: its time step in prepared frames (2 = 0.46 s; every later
+            layer runs at that rate, so 4 halves their cost and doubles the
+            receptive field in seconds).
         hidden: channels of the temporal layers.
         n_temporal: temporal conv layers after the pitch max-pool.
         pitch_pool: ``late`` keeps the 12 rotations apart through every layer
@@ -28,6 +31,7 @@ class EncoderConfig:
     dim: int = 128
     channels: int = 32
     kernel: int = 15
+    stride: int = 2
     hidden: int = 64
     n_temporal: int = 3
     pitch_pool: str = "late"
@@ -59,6 +63,11 @@ class TrainConfig:
         val_fraction: share of works held out for checkpoint selection.
         stretch: time-stretch range (min, max) of the augmentation.
         noise: std of additive noise before re-normalisation.
+        harmonics: largest weight of the random-timbre augmentation (copies
+            of the chroma 7, 4 and 10 semitones up, where a tone's 3rd, 5th
+            and 7th partials fall); 0 = off.
+        mix: largest gain of another, unrelated performance mixed into a
+            view (accompaniment, fills, a busy mix); 0 = off.
         seed: everything random derives from it.
         threads: torch intra-op threads.
     """
@@ -75,6 +84,8 @@ class TrainConfig:
     val_fraction: float = 0.08
     stretch: tuple[float, float] = (0.75, 1.33)
     noise: float = 0.05
+    harmonics: float = 0.0
+    mix: float = 0.0
     seed: int = 0
     threads: int = 2
 

@@ -39,8 +39,11 @@ class Encoder(nn.Module):
         self.late = config.pitch_pool == "late"
         if config.pitch_pool not in ("late", "early"):
             raise ValueError(f"pitch_pool must be 'late' or 'early', got {config.pitch_pool!r}")
-        # time stride 2: the pitch layer is the costliest; 0.46 s steps suffice after it
-        self.pitch_conv = nn.Conv2d(1, c, kernel_size=(12, k), stride=(1, 2), padding=(0, k // 2))
+        # time stride (default 2): the pitch layer is the costliest; 0.46 s steps suffice after it
+        if config.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {config.stride}")
+        self.stride = config.stride
+        self.pitch_conv = nn.Conv2d(1, c, kernel_size=(12, k), stride=(1, config.stride), padding=(0, k // 2))
         if self.late:
             self.bn0 = nn.BatchNorm2d(c)
             self.proj = nn.Conv2d(c, h, 1)
@@ -74,8 +77,8 @@ class Encoder(nn.Module):
             lengths = torch.full((b,), t, dtype=torch.long, device=x.device)
         z = x.transpose(1, 2)  # (B, 12, T)
         z = torch.cat([z, z[:, :11]], dim=1)[:, None]  # (B, 1, 23, T) circular over pitch
-        z = self.pitch_conv(z)  # (B, C, 12, T2), T2 = ceil(T / 2): one row per rotation
-        lengths = (lengths + 1) // 2
+        z = self.pitch_conv(z)  # (B, C, 12, T2), T2 = ceil(T / stride): one row per rotation
+        lengths = (lengths + self.stride - 1) // self.stride
         t = z.shape[-1]
         valid = torch.arange(t, device=x.device)[None, :] < lengths[:, None]  # (B, T2)
         if self.late:

@@ -175,7 +175,10 @@ def train(
         losses = []
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{tc.epochs}", unit="batch", disable=not progress, leave=False)
         for batch in pk_batches(groups, tc.works_per_batch, tc.versions_per_work, rng):
-            x = np.stack([augment(seqs[r], tc.crop, rng, stretch_range=tc.stretch, noise=tc.noise) for r, _ in batch])
+            x = np.stack([augment(seqs[r], tc.crop, rng, stretch_range=tc.stretch, noise=tc.noise,
+                                  harmonics=tc.harmonics, mix=tc.mix,
+                                  other=seqs[int(rng.integers(len(seqs)))] if tc.mix > 0 else None)
+                          for r, _ in batch])
             labels = torch.tensor([w for _, w in batch], dtype=torch.long)
             emb = model(torch.from_numpy(x))
             loss = contrastive_loss(tc.loss, emb, labels, temperature=tc.temperature, margin=tc.margin)
