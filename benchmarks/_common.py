@@ -92,6 +92,29 @@ class Timer:
         return False
 
 
+def route_settings(pairs, configs) -> list[dict]:
+    """``key=value`` strings -> one dict of overrides per dataclass in ``configs``
+    (a key goes to the first one with that field; an unknown key is SystemExit).
+    A value is JSON where it parses (numbers, lists, true/false), else the raw
+    string; lists become tuples (the configs' range fields)."""
+    from dataclasses import fields
+
+    names = [{f.name for f in fields(c)} for c in configs]
+    out = [{} for _ in configs]
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        value = tuple(value) if isinstance(value, list) else value
+        i = next((j for j, n in enumerate(names) if key in n), None)
+        if i is None:
+            raise SystemExit(f"unknown setting {key!r} (a field of {', '.join(c.__name__ for c in configs)})")
+        out[i][key] = value
+    return out
+
+
 def percentiles_ms(samples_s, qs=(50, 90, 99)) -> dict:
     """Percentiles (ms) of a list of durations in seconds."""
     a = np.asarray(samples_s, np.float64) * 1e3

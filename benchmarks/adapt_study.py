@@ -21,7 +21,7 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import fields
+
 from pathlib import Path
 
 import numpy as np
@@ -33,26 +33,16 @@ from coversearch import api  # noqa: E402
 from coversearch.adapt import FinetuneConfig, MineConfig, adapt_encoder, pair_quality  # noqa: E402
 from coversearch.evaluate.retrieval import retrieval_metrics  # noqa: E402
 from coversearch.index.bundle import load_bundle  # noqa: E402
+from benchmarks._common import route_settings  # noqa: E402
 from coversearch.model.checkpoint import load_checkpoint  # noqa: E402
 
 
 def parse_variant(text: str) -> tuple[str, dict, dict, int]:
     name, _, rest = text.partition(":")
-    mine_keys = {f.name: f.type for f in fields(MineConfig)}
-    train_keys = {f.name: f.type for f in fields(FinetuneConfig)}
-    mine, train, rounds = {}, {}, 1
-    for kv in filter(None, rest.split(",")):
-        k, v = kv.split("=", 1)
-        val = json.loads(v) if v[:1] in "0123456789-[tf" else v
-        if k == "rounds":
-            rounds = int(val)
-        elif k in mine_keys:
-            mine[k] = val
-        elif k in train_keys:
-            train[k] = tuple(val) if isinstance(val, list) else val
-        else:
-            raise SystemExit(f"unknown setting {k!r} in variant {text!r}")
-    return name, mine, train, rounds
+    kvs = [kv for kv in rest.split(",") if kv]
+    rounds = [int(kv.partition("=")[2]) for kv in kvs if kv.partition("=")[0] == "rounds"]
+    mine, train = route_settings([kv for kv in kvs if kv.partition("=")[0] != "rounds"], (MineConfig, FinetuneConfig))
+    return name, mine, train, (rounds[-1] if rounds else 1)
 
 
 def metrics(vec, labels) -> dict:

@@ -34,7 +34,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,30 +50,11 @@ VAL_SETS = {
 
 def _parse_sets(pairs: list[str]) -> tuple[dict, dict]:
     """``key=value`` overrides -> (encoder overrides, train overrides)."""
+    from benchmarks._common import route_settings
     from coversearch.model.config import EncoderConfig, TrainConfig
 
-    enc_names = {f.name: f.type for f in fields(EncoderConfig)}
-    tr_names = {f.name: f.type for f in fields(TrainConfig)}
-    enc, tr = {}, {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        value = json.loads(raw) if raw[:1] in "[{" else _scalar(raw)
-        if key in enc_names:
-            enc[key] = value
-        elif key in tr_names:
-            tr[key] = tuple(value) if isinstance(value, list) else value
-        else:
-            raise SystemExit(f"unknown setting {key!r} (EncoderConfig or TrainConfig field)")
+    enc, tr = route_settings(pairs, (EncoderConfig, TrainConfig))
     return enc, tr
-
-
-def _scalar(raw: str):
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
 
 
 def _init_path(init: str | None):
